@@ -1,0 +1,4 @@
+"""hwsim command line."""
+
+def main() -> None:
+    """Entry point."""

@@ -1,0 +1,1 @@
+"""simhost: a controller for GSM SIM banks."""
