@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from tests.brokerlib import PrivateBroker
 
 LEAK_GRACE_S = 5.0
 
@@ -78,3 +81,25 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_leaks: skip the autouse leak check for this test")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[PrivateBroker]:
+    """A private Mosquitto for the whole session (tests must use unique topic prefixes)."""
+    if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+        pytest.skip("mosquitto is not installed (scripts/setup.sh installs it)")
+    b = PrivateBroker()
+    b.start()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def own_broker() -> Iterator[PrivateBroker]:
+    """A private Mosquitto for one test, which it may stop and start."""
+    if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+        pytest.skip("mosquitto is not installed (scripts/setup.sh installs it)")
+    b = PrivateBroker()
+    b.start()
+    yield b
+    b.close()

@@ -1,0 +1,201 @@
+"""The `simhost` command line (click): database, ports, running the services, PDU inspection."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from simhost.config import ConfigError, Settings
+from simhost.db import make_engine, make_sessions, upgrade
+from simhost.models import Port
+
+F = TypeVar("F", bound=Callable[..., Any])
+PORT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+TRACE = 5
+
+
+class Context:
+    """What every command gets: the resolved settings and lazily made database sessions."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sessions: Any = None
+
+    def sessions(self) -> Any:
+        if self._sessions is None:
+            upgrade(self.settings.db_url)
+            self._sessions = make_sessions(make_engine(self.settings.db_url))
+        return self._sessions
+
+
+def friendly_errors(func: F) -> F:
+    """Turn library errors into one-line click errors (no traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OperationalError as exc:
+            raise click.ClickException(f"database error: {exc.orig}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_url", envvar="SIMHOST_DB", default=None, metavar="URL",
+              help="Database URL [env SIMHOST_DB; default sqlite:///simhost.db in the current "
+                   "directory; PostgreSQL: postgresql://user@host/db].")
+@click.option("--mqtt", "mqtt_url", envvar="SIMHOST_MQTT", default=None, metavar="URL",
+              help="MQTT broker URL [env SIMHOST_MQTT; default mqtt://127.0.0.1:1883; "
+                   "mqtt://user:password@host:port].")
+@click.option("--topic-prefix", envvar="SIMHOST_TOPIC_PREFIX", default=None,
+              help="MQTT topic prefix [default simhost].")
+@click.option("--region", envvar="SIMHOST_REGION", default=None,
+              help="Default region for phone numbers without a country code [default RU].")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv: AT wire trace).")
+@click.pass_context
+def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, topic_prefix: str | None,
+         region: str | None, verbose: int) -> None:
+    """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
+    level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, TRACE)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    overrides = {k: v for k, v in (("db_url", db_url), ("mqtt_url", mqtt_url),
+                                   ("topic_prefix", topic_prefix), ("region", region)) if v}
+    ctx.obj = Context(replace(settings, **overrides))
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+@friendly_errors
+def db_upgrade(obj: Context) -> None:
+    """Create the database or migrate it to the newest schema (alembic head)."""
+    upgrade(obj.settings.db_url)
+    click.echo(f"database {obj.settings.db_url} is at the newest schema")
+
+
+@main.group()
+def port() -> None:
+    """Modem ports: a name and a pyserial URL (use a stable /dev/serial/by-path or udev name)."""
+
+
+def _port_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not PORT_NAME_RE.match(value):
+        raise click.BadParameter("use 1-64 letters, digits, '_', '-' or '.' (it becomes an MQTT topic level)")
+    return value
+
+
+@port.command("add")
+@click.argument("name", callback=_port_name)
+@click.option("--url", required=True, help="pyserial URL: /dev/serial/by-path/..., socket://host:port, spy://...")
+@click.option("--driver", type=click.Choice(["generic", "simcom", "quectel", "huawei"]), default=None,
+              help="Modem driver; by default it is chosen by probing AT+CGMI/AT+CGMM.")
+@click.pass_obj
+@friendly_errors
+def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
+    """Register a modem port NAME reachable at --url."""
+    sessions = obj.sessions()
+    try:
+        with sessions.begin() as s:
+            s.add(Port(name=name, url=url, driver=driver, enabled=True))
+    except IntegrityError:
+        raise click.ClickException(f"port {name!r} is already registered (see `simhost port list`)") from None
+    click.echo(f"port {name} added: {url}" + (f" (driver {driver})" if driver else ""))
+
+
+@port.command("remove")
+@click.argument("name")
+@click.pass_obj
+@friendly_errors
+def port_remove(obj: Context, name: str) -> None:
+    """Unregister port NAME."""
+    with obj.sessions().begin() as s:
+        row = s.get(Port, name)
+        if row is None:
+            raise click.ClickException(f"no port named {name!r} (see `simhost port list`)")
+        s.delete(row)
+    click.echo(f"port {name} removed")
+
+
+@port.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@friendly_errors
+def port_list(obj: Context, as_json: bool) -> None:
+    """List registered ports."""
+    with obj.sessions()() as s:
+        rows = [{"name": p.name, "url": p.url, "driver": p.driver, "enabled": p.enabled}
+                for p in s.scalars(select(Port).order_by(Port.name))]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no ports registered (add one with `simhost port add NAME --url URL`)")
+    for r in rows:
+        click.echo(f"{r['name']:<16} {r['url']:<48} {r['driver'] or 'auto':<8} "
+                   f"{'enabled' if r['enabled'] else 'disabled'}")
+
+
+@main.command()
+@click.option("--only", type=click.Choice(["gateway", "router"]), default=None,
+              help="Run only this service (default: gateway and router together).")
+@click.pass_obj
+@friendly_errors
+def run(obj: Context, only: str | None) -> None:
+    """Run the services in the foreground until SIGINT/SIGTERM."""
+    from simhost.gateway.service import Gateway, load_ports
+    from simhost_drivers.modems import open_driver
+
+    if only == "router":
+        raise click.ClickException("the router is not part of this release yet; run --only gateway")
+    sessions = obj.sessions()
+    ports = load_ports(sessions)
+    if not ports:
+        raise click.ClickException("no ports registered: add one with `simhost port add NAME --url URL`")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def factory(p: Any) -> Any:
+        return open_driver(p.url, name=p.driver, port_name=p.name)
+
+    gateway = Gateway(obj.settings, sessions, ports, factory)
+    gateway.start()
+    click.echo(f"gateway running: {len(ports)} port(s), broker {obj.settings.mqtt}", err=True)
+    stop.wait()
+    gateway.stop()
+
+
+def _attach_optional_commands() -> None:
+    from simhost.commands.pdu import pdu
+
+    main.add_command(pdu)
+
+
+try:
+    _attach_optional_commands()
+except ImportError as _exc:  # pragma: no cover - only while a command module is missing
+    print(f"simhost: command module missing: {_exc}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""The gateway: port workers that read SMS and calls from modems, the spool, and the MQTT relay."""

@@ -1,0 +1,185 @@
+"""The gateway service: a worker per registered port, the outbox relay to MQTT, and port status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from simhost.config import Settings
+from simhost.gateway.spool import Spool
+from simhost.gateway.worker import PortConfig, PortStatus, PortWorker
+from simhost.models import Port
+from simhost.mqtt import AckingPublisher, make_client
+from simhost.topics import Topics
+
+log = logging.getLogger("simhost.gateway")
+
+RELAY_BATCH = 200
+STATUS_INTERVAL_S = 30.0
+EXPIRE_INTERVAL_S = 60.0
+MAX_IN_FLIGHT = 1000
+
+
+def load_ports(sessions: sessionmaker[Session]) -> list[PortConfig]:
+    with sessions() as s:
+        rows = s.scalars(select(Port).where(Port.enabled.is_(True)).order_by(Port.name)).all()
+        return [PortConfig(name=r.name, url=r.url, driver=r.driver) for r in rows]
+
+
+class OutboxRelay(threading.Thread):
+    """Moves outbox rows to the broker; a row is marked published only when its PUBACK arrives."""
+
+    def __init__(self, spool: Spool, settings: Settings, gateway_id: str) -> None:
+        super().__init__(name="simhost-relay", daemon=True)
+        self.spool = spool
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._handed: set[str] = set()
+        self._acked: list[str] = []
+        self._lock = threading.Lock()
+        self.publisher = AckingPublisher(
+            settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self.wake.set,
+        )
+
+    def _on_acked(self, message_id: str) -> None:
+        with self._lock:
+            self._acked.append(message_id)
+        self.wake.set()
+
+    def start(self) -> None:
+        self.publisher.start()
+        super().start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.join()
+        self._flush_acks()
+        self.publisher.stop()
+
+    def _flush_acks(self) -> None:
+        with self._lock:
+            acked, self._acked = self._acked, []
+        if acked:
+            self.spool.mark_published(acked)
+            with self._lock:
+                self._handed.difference_update(acked)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.wait(timeout=5.0)
+            self.wake.clear()
+            try:
+                self._flush_acks()
+                if len(self._handed) >= MAX_IN_FLIGHT:
+                    continue
+                with self._lock:
+                    handed = set(self._handed)
+                rows = self.spool.pending(RELAY_BATCH, handed)
+                for row in rows:
+                    with self._lock:
+                        self._handed.add(row.id)
+                    self.publisher.publish(row.id, row.topic, row.payload)
+                if len(rows) == RELAY_BATCH:
+                    self.wake.set()
+            except Exception:
+                log.exception("outbox relay step failed; retrying")
+                self.stopping.wait(1.0)
+
+
+class Gateway:
+    """Runs the workers for `ports`, the relay and the status publisher until `stop()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        ports: Sequence[PortConfig],
+        open_driver: Callable[[PortConfig], Any],
+        *,
+        gateway_id: str | None = None,
+        worker_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.gateway_id = gateway_id or socket.gethostname()
+        self.relay_ready = threading.Event()
+        self.spool = Spool(sessions, self.topics, settings.region)
+        self.relay = OutboxRelay(self.spool, settings, self.gateway_id)
+        self.spool_wakeup = self.relay.wake.set
+        self.spool._on_new = self.spool_wakeup
+        self.status_client = make_client(
+            settings.mqtt, f"simhost-gw-status-{self.gateway_id}",
+            will=(self.topics.gateway_status(self.gateway_id), json.dumps({"state": "offline"})),
+        )
+        self.status_client.on_connect = self._status_connected
+        self.workers = [
+            PortWorker(p, self.spool, open_driver, on_status=self._publish_status,
+                       **(worker_options or {}))
+            for p in ports
+        ]
+        self.stopping = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="simhost-gw-ticker", daemon=True)
+
+    def _status_connected(self, client: Any, *_args: Any) -> None:
+        client.publish(self.topics.gateway_status(self.gateway_id),
+                       json.dumps({"state": "online", "ports": [w.config.name for w in self.workers]}),
+                       qos=1, retain=True)
+        for w in self.workers:
+            self._publish_status(w.status)
+
+    def _publish_status(self, status: PortStatus) -> None:
+        payload = status.to_json()
+        payload["gateway"] = self.gateway_id
+        self.status_client.publish(self.topics.port_status(status.port), json.dumps(payload),
+                                   qos=1, retain=True)
+
+    def _tick(self) -> None:
+        waited = 0.0
+        while not self.stopping.wait(STATUS_INTERVAL_S):
+            waited += STATUS_INTERVAL_S
+            for w in self.workers:
+                self._publish_status(w.status)
+            if waited >= EXPIRE_INTERVAL_S:
+                waited = 0.0
+                try:
+                    self.spool.expire_incomplete()
+                except Exception:
+                    log.exception("reassembly expiry failed")
+
+    def start(self) -> None:
+        target = self.settings.mqtt
+        self.status_client.connect_async(target.host, target.port)
+        self.status_client.loop_start()
+        self.relay.start()
+        self.spool.expire_incomplete()
+        for w in self.workers:
+            w.start()
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for w in self.workers:
+            w.stop()
+        for w in self.workers:
+            w.join()
+        self._ticker.join()
+        self.relay.stop()
+        for w in self.workers:
+            offline = w.status.to_json()
+            offline.update({"state": "offline", "gateway": self.gateway_id})
+            self.status_client.publish(self.topics.port_status(w.config.name), json.dumps(offline),
+                                       qos=1, retain=True)
+        info = self.status_client.publish(self.topics.gateway_status(self.gateway_id),
+                                          json.dumps({"state": "offline"}), qos=1, retain=True)
+        if self.status_client.is_connected():
+            info.wait_for_publish(timeout=2.0)
+        self.status_client.disconnect()
+        self.status_client.loop_stop()

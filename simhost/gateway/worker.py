@@ -1,0 +1,325 @@
+"""One port worker thread: drives one modem through its lifecycle, reads SMS and calls, never loses one."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from simhost.gateway.calls import CallCorrelator, CallDecision
+from simhost.gateway.spool import PortIdentity, Spool
+
+log = logging.getLogger("simhost.worker")
+
+WATCHDOG_IDLE_S = 10.0
+SWEEP_INTERVAL_S = 60.0
+BACKOFF_MIN_S = 1.0
+BACKOFF_MAX_S = 60.0
+BACKOFF_JITTER = 0.25
+STORAGE_HIGH_WATER = 0.8
+DEAD_AFTER_FAILURES = 1_000_000
+
+
+class PortState(StrEnum):
+    """The worker's lifecycle states."""
+
+    PROBING = "probing"
+    INITIALIZING = "initializing"
+    READY = "ready"
+    DEGRADED = "degraded"
+    DEAD = "dead"
+    STOPPED = "stopped"
+
+
+@dataclass
+class PortStatus:
+    """What the worker reports about its port (published retained on the status topic)."""
+
+    port: str
+    state: PortState = PortState.PROBING
+    iccid: str | None = None
+    imsi: str | None = None
+    imei: str | None = None
+    msisdn: str | None = None
+    operator: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    driver: str | None = None
+    signal_dbm: int | None = None
+    registration: str | None = None
+    storage_used: int | None = None
+    storage_total: int | None = None
+    last_error: str | None = None
+    restarts: int = 0
+    received: int = 0
+    calls: int = 0
+    since: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "port": self.port, "state": str(self.state), "iccid": self.iccid, "imsi": self.imsi,
+            "imei": self.imei, "msisdn": self.msisdn, "operator": self.operator,
+            "manufacturer": self.manufacturer, "model": self.model, "driver": self.driver,
+            "signal_dbm": self.signal_dbm, "registration": self.registration,
+            "storage": {"used": self.storage_used, "total": self.storage_total},
+            "last_error": self.last_error, "restarts": self.restarts, "received": self.received,
+            "calls": self.calls, "since": self.since,
+        }
+
+
+@dataclass(frozen=True)
+class PortConfig:
+    """A port as registered: its name, pyserial URL and optional driver name."""
+
+    name: str
+    url: str
+    driver: str | None = None
+    msisdn: str | None = None
+
+
+DriverFactory = Callable[[PortConfig], Any]
+
+
+class _Event:
+    NEW = "new"
+    DIRECT = "direct"
+    REPORT = "report"
+    RING = "ring"
+    CLIP = "clip"
+    SIM = "sim"
+    LOST = "lost"
+    WAKE = "wake"
+
+
+class PortWorker(threading.Thread):
+    """Owns one serial port and its driver; everything the driver reports is handled on this thread."""
+
+    def __init__(
+        self,
+        config: PortConfig,
+        spool: Spool,
+        open_driver: DriverFactory,
+        *,
+        on_status: Callable[[PortStatus], None] | None = None,
+        sweep_interval_s: float = SWEEP_INTERVAL_S,
+        watchdog_idle_s: float = WATCHDOG_IDLE_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+    ) -> None:
+        super().__init__(name=f"simhost-port-{config.name}", daemon=True)
+        self.config = config
+        self.spool = spool
+        self.open_driver = open_driver
+        self.on_status = on_status
+        self.sweep_interval_s = sweep_interval_s
+        self.watchdog_idle_s = watchdog_idle_s
+        self.backoff_max_s = backoff_max_s
+        self.status = PortStatus(port=config.name, msisdn=config.msisdn)
+        self.events: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self.calls = CallCorrelator()
+        self.log = logging.getLogger(f"simhost.worker.{config.name}")
+        self._driver: Any = None
+        self._last_iccid: str | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.events.put((_Event.WAKE, ()))
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                self._session()
+                failures = 0
+            except Exception as exc:  # every failure takes the one recovery path below
+                failures += 1
+                self.status.restarts += 1
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                self.log.warning("port %s: %s; restarting (attempt %d)", self.config.name,
+                                 self.status.last_error, failures)
+            finally:
+                self.ready.clear()
+                self._close_driver()
+            if self.stopping.is_set():
+                break
+            self._set_state(PortState.DEGRADED)
+            self._backoff(failures)
+        self._set_state(PortState.STOPPED)
+
+    def _backoff(self, failures: int) -> None:
+        delay = min(self.backoff_max_s, BACKOFF_MIN_S * 2 ** min(failures, 10))
+        delay *= 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
+        self.stopping.wait(delay)
+
+    def _close_driver(self) -> None:
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            try:
+                driver.close()
+            except Exception as exc:
+                self.log.debug("closing driver: %s", exc)
+
+    def _set_state(self, state: PortState) -> None:
+        if self.status.state != state:
+            self.status.state = state
+            self.status.since = datetime.now(UTC).isoformat()
+            self._publish_status()
+
+    def _publish_status(self) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(self.status)
+            except Exception:
+                self.log.exception("status callback failed")
+
+    # ---- one connected session ---------------------------------------------------------------
+
+    def _session(self) -> None:
+        self._set_state(PortState.PROBING)
+        self._drain_events()
+        driver = self.open_driver(self.config)
+        self._driver = driver
+        driver.on_new_message = lambda mem, index: self.events.put((_Event.NEW, (mem, index)))
+        driver.on_direct_message = lambda pdu: self.events.put((_Event.DIRECT, (pdu,)))
+        driver.on_status_report = lambda item: self.events.put((_Event.REPORT, (item,)))
+        driver.on_ring = lambda: self.events.put((_Event.RING, (time.monotonic(), datetime.now(UTC))))
+        driver.on_clip = lambda number, ntype, validity: self.events.put(
+            (_Event.CLIP, (time.monotonic(), datetime.now(UTC), number, ntype, validity)))
+        driver.on_sim_change = lambda *args: self.events.put((_Event.SIM, args))
+        driver.on_connection_lost = lambda exc: self.events.put((_Event.LOST, (exc,)))
+        self._set_state(PortState.INITIALIZING)
+        info = driver.init()
+        self._absorb_info(info)
+        self._sweep()
+        self._refresh_health()
+        self._set_state(PortState.READY)
+        self.ready.set()
+        self._loop()
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                self.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _absorb_info(self, info: Any) -> None:
+        iccid = getattr(info, "iccid", None)
+        self.status.iccid = iccid
+        self.status.imsi = getattr(info, "imsi", None)
+        self.status.imei = getattr(info, "imei", None)
+        self.status.manufacturer = getattr(info, "manufacturer", None)
+        self.status.model = getattr(info, "model", None)
+        self.status.driver = getattr(self._driver, "name", None)
+        if self._last_iccid is not None and iccid != self._last_iccid:
+            self.log.warning("port %s: SIM changed from ICCID %s to %s", self.config.name,
+                             self._last_iccid, iccid)
+            self.status.last_error = f"SIM changed: ICCID {self._last_iccid} -> {iccid}"
+        self._last_iccid = iccid
+
+    def _who(self) -> PortIdentity:
+        return PortIdentity(self.config.name, self.status.iccid or "unknown", self.status.msisdn)
+
+    def _loop(self) -> None:
+        driver = self._driver
+        next_sweep = time.monotonic() + self.sweep_interval_s
+        last_activity = time.monotonic()
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            deadlines = [next_sweep, last_activity + self.watchdog_idle_s]
+            call_deadline = self.calls.next_deadline()
+            if call_deadline is not None:
+                deadlines.append(call_deadline)
+            timeout = max(0.0, min(deadlines) - now)
+            try:
+                kind, args = self.events.get(timeout=timeout)
+            except queue.Empty:
+                kind, args = _Event.WAKE, ()
+            now = time.monotonic()
+            if kind == _Event.LOST:
+                raise ConnectionError(f"modem connection lost: {args[0]}")
+            if kind != _Event.WAKE:
+                last_activity = now
+            self._handle(kind, args)
+            decision = self.calls.tick(now)
+            if decision is not None:
+                self._hang_up(decision, datetime.now(UTC))
+            if now >= next_sweep:
+                self._sweep()
+                self._refresh_health()
+                next_sweep = now + self.sweep_interval_s
+                last_activity = now
+            elif now - last_activity >= self.watchdog_idle_s:
+                driver.ping()
+                last_activity = now
+
+    def _handle(self, kind: str, args: tuple[Any, ...]) -> None:
+        if kind == _Event.NEW:
+            self._read_and_store(int(args[1]))
+        elif kind == _Event.DIRECT:
+            self.spool.store_pdu(self._who(), str(args[0]))
+            self.status.received += 1
+            self._driver.ack_direct()
+        elif kind == _Event.REPORT:
+            item = args[0]
+            if isinstance(item, str):
+                self.spool.store_pdu(self._who(), item)
+                self._driver.ack_direct()
+            else:
+                self._read_and_store(int(item[1]))
+        elif kind == _Event.RING:
+            self.calls.ring(args[0])
+        elif kind == _Event.CLIP:
+            decision = self.calls.clip(args[0], args[2], args[3], args[4])
+            if decision is not None:
+                self._hang_up(decision, args[1])
+        elif kind == _Event.SIM:
+            raise ConnectionError(f"SIM state changed: {args}")
+
+    def _hang_up(self, decision: CallDecision, when: datetime) -> None:
+        call = decision.call
+        try:
+            self._driver.hang_up()
+        finally:
+            self.calls.hung_up(call, time.monotonic())
+            self.spool.store_call(self._who(), call.caller, call.caller_type, when)
+            self.status.calls += 1
+
+    def _read_and_store(self, index: int) -> None:
+        stored = self._driver.read_message(index)
+        if stored is None:
+            return
+        self.spool.store_pdu(self._who(), stored.pdu)
+        self.status.received += 1
+        self._driver.delete_message(index)
+
+    def _sweep(self) -> None:
+        """Read, commit and delete everything on the SIM (stat 4 = all)."""
+        for stored in self._driver.list_messages(4):
+            self.spool.store_pdu(self._who(), stored.pdu)
+            self.status.received += 1
+            self._driver.delete_message(stored.index)
+
+    def _refresh_health(self) -> None:
+        driver = self._driver
+        try:
+            self.status.signal_dbm = driver.signal_dbm()
+            reg = driver.registration()
+            self.status.registration = None if reg is None else str(reg)
+            used, total = driver.storage_status()
+            self.status.storage_used, self.status.storage_total = used, total
+        except Exception as exc:
+            self.log.debug("health query failed: %s", exc)
+            raise
+        self.status.last_error = None
+        self._publish_status()

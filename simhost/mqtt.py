@@ -1,0 +1,151 @@
+"""MQTT client factory (paho-mqtt 2, MQTT v5) and the outbox publisher that marks rows done only on PUBACK."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from simhost.config import MqttTarget
+
+log = logging.getLogger("simhost.mqtt")
+
+RECONNECT_MIN_DELAY_S = 1
+RECONNECT_MAX_DELAY_S = 30
+KEEPALIVE_S = 30
+MAX_INFLIGHT = 100
+
+
+def make_client(
+    target: MqttTarget,
+    client_id_prefix: str,
+    *,
+    will: tuple[str, str] | None = None,
+) -> paho.Client:
+    """A paho client for `target`; `will` is (topic, payload), published retained at QoS 1."""
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"{client_id_prefix}-{uuid.uuid4().hex[:8]}",
+        protocol=paho.MQTTv5,
+    )
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    if will is not None:
+        client.will_set(will[0], will[1], qos=1, retain=True)
+    client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+    client.max_inflight_messages_set(MAX_INFLIGHT)
+    client.max_queued_messages_set(0)
+    return client
+
+
+class AckingPublisher:
+    """Publishes at QoS 1 and calls `on_acked(key)` when the broker's PUBACK for that message arrives.
+
+    paho keeps unacknowledged QoS 1 messages and sends them again after a reconnect, so each key is
+    handed to paho once per process; whatever was not acknowledged before a crash is still pending
+    in the caller's durable store and is published again at the next start.
+    """
+
+    def __init__(
+        self,
+        target: MqttTarget,
+        client_id_prefix: str,
+        on_acked: Callable[[str], None],
+        *,
+        will: tuple[str, str] | None = None,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.target = target
+        self._on_acked = on_acked
+        self._on_connect_cb = on_connect
+        self._lock = threading.Lock()
+        self._pending: dict[int, str] = {}
+        self._early_acks: set[int] = set()
+        self.connected = threading.Event()
+        self.client = make_client(target, client_id_prefix, will=will)
+        self.client.on_connect = self._handle_connect
+        self.client.on_disconnect = self._handle_disconnect
+        self.client.on_publish = self._handle_publish
+
+    def start(self) -> None:
+        self.client.connect_async(self.target.host, self.target.port, keepalive=KEEPALIVE_S)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, key: str, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
+        # paho calls on_publish under its own lock, so ours must not be held across publish().
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        with self._lock:
+            if info.mid in self._early_acks:
+                self._early_acks.discard(info.mid)
+                acked = True
+            else:
+                self._pending[info.mid] = key
+                acked = False
+        if acked:
+            self._on_acked(key)
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def _handle_connect(
+        self,
+        _client: paho.Client,
+        _userdata: Any,
+        _flags: Any,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker %s refused the connection: %s", self.target, reason)
+            return
+        log.info("connected to MQTT broker %s", self.target)
+        self.connected.set()
+        if self._on_connect_cb is not None:
+            self._on_connect_cb()
+
+    def _handle_disconnect(
+        self,
+        _client: paho.Client,
+        _userdata: Any,
+        _flags: Any,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        if self.connected.is_set():
+            log.warning("disconnected from MQTT broker %s: %s", self.target, reason)
+        self.connected.clear()
+
+    def _handle_publish(
+        self,
+        _client: paho.Client,
+        _userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        with self._lock:
+            key = self._pending.pop(mid, None)
+            if key is None:
+                # The PUBACK arrived before publish() returned and registered the mid.
+                self._early_acks.add(mid)
+                return
+        if reason.is_failure:
+            log.error("broker rejected message %s: %s", key, reason)
+            return
+        self._on_acked(key)

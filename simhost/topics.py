@@ -1,0 +1,46 @@
+"""The MQTT topic names of simhost's public interface (ARCHITECTURE.md §3), version v1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic builder for one prefix (default `simhost`)."""
+
+    prefix: str = "simhost"
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/v{SCHEMA_VERSION}"
+
+    def inbound(self, port: str) -> str:
+        return f"{self.base}/inbound/{port}"
+
+    @property
+    def inbound_all(self) -> str:
+        return f"{self.base}/inbound/+"
+
+    def owner_messages(self, login: str) -> str:
+        return f"{self.base}/owners/{login}/messages"
+
+    @property
+    def unrouted(self) -> str:
+        return f"{self.base}/unrouted"
+
+    def port_status(self, port: str) -> str:
+        return f"{self.base}/ports/{port}/status"
+
+    def gateway_status(self, gateway: str) -> str:
+        return f"{self.base}/gateways/{gateway}/status"
+
+    @property
+    def sent(self) -> str:
+        return f"{self.base}/sent"
+
+    @property
+    def send(self) -> str:
+        return f"{self.base}/send"
