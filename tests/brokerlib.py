@@ -22,7 +22,7 @@ def free_port() -> int:
 class PrivateBroker:
     """A mosquitto process of our own; `stop()` and `start()` again keep the same port."""
 
-    def __init__(self, extra_config: str = "") -> None:
+    def __init__(self, extra_config: str = "", *, persistent: bool = False) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.exe = exe
         self.port = free_port()
@@ -31,9 +31,10 @@ class PrivateBroker:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
-            "persistence false\n"
-            "max_queued_messages 100000\n"
-            f"{extra_config}"
+            + (f"persistence true\npersistence_location {self.dir}/\n" if persistent
+               else "persistence false\n")
+            + "max_queued_messages 100000\n"
+            + extra_config
         )
         self.proc: subprocess.Popen[bytes] | None = None
 

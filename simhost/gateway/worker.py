@@ -128,6 +128,8 @@ class PortWorker(threading.Thread):
         self.log = logging.getLogger(f"simhost.worker.{config.name}")
         self._driver: Any = None
         self._last_iccid: str | None = None
+        self._state_cond = threading.Condition()
+        self._entries: dict[PortState, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -171,9 +173,22 @@ class PortWorker(threading.Thread):
 
     def _set_state(self, state: PortState) -> None:
         if self.status.state != state:
-            self.status.state = state
-            self.status.since = datetime.now(UTC).isoformat()
+            with self._state_cond:
+                self.status.state = state
+                self.status.since = datetime.now(UTC).isoformat()
+                self._entries[state] = self._entries.get(state, 0) + 1
+                self._state_cond.notify_all()
             self._publish_status()
+
+    def entries(self, state: PortState) -> int:
+        """How many times the worker has entered `state` so far."""
+        with self._state_cond:
+            return self._entries.get(state, 0)
+
+    def wait_entered(self, state: PortState, more_than: int, timeout_s: float) -> bool:
+        """Wait until `state` has been entered more than `more_than` times in all."""
+        with self._state_cond:
+            return self._state_cond.wait_for(lambda: self._entries.get(state, 0) > more_than, timeout_s)
 
     def _publish_status(self) -> None:
         if self.on_status is not None:

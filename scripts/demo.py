@@ -1,0 +1,151 @@
+"""Demo: a virtual SIM bank (hwsim) read by the simhost gateway, messages shown as they reach MQTT.
+
+Everything runs as the user would run it: `hwsim bank` and `simhost run` are started as processes,
+SMS and calls are injected with `hwsim --dir DIR sms|call`, and the inbound topic is watched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+VENV_BIN = Path(sys.executable).parent
+DEFAULT_BROKER = ("127.0.0.1", 1883)
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not reachable("127.0.0.1", port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit("demo: could not start mosquitto")
+        time.sleep(0.05)
+    return proc, port
+
+
+def run(*args: str, **kw: Any) -> str:
+    out = subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+    return out.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--ports", type=int, default=4, help="virtual modems (default 4)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="simhost-demo-"))
+    procs: list[subprocess.Popen[Any]] = []
+    broker_host, broker_port = DEFAULT_BROKER
+    try:
+        if reachable(*DEFAULT_BROKER):
+            print(f"demo: using the Mosquitto already running on {broker_host}:{broker_port}")
+        else:
+            proc, broker_port = start_mosquitto(work)
+            procs.append(proc)
+            print(f"demo: no broker on 127.0.0.1:1883, started a private Mosquitto on port {broker_port}")
+        mqtt_url = f"mqtt://{broker_host}:{broker_port}"
+        prefix = f"simhost-demo-{uuid.uuid4().hex[:6]}"
+        env = dict(os.environ, SIMHOST_DB=f"sqlite:///{work}/simhost.db", SIMHOST_MQTT=mqtt_url,
+                   SIMHOST_TOPIC_PREFIX=prefix)
+
+        bank_dir = work / "bank"
+        bank = subprocess.Popen(
+            [str(VENV_BIN / "hwsim"), "bank", "--ports", str(args.ports), "--dir", str(bank_dir),
+             "--profiles", "generic,sim800,ec25,e173", "--baud", "115200"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        procs.append(bank)
+        assert bank.stdout is not None
+        info = json.loads(bank.stdout.readline())
+        print(f"demo: virtual bank ready with {len(info['ports'])} modems in {bank_dir}")
+        for p in info["ports"]:
+            slot = p["slots"][0]
+            print(f"  {p['name']}: {p['profile']:<8} IMEI {p['imei']} ICCID {slot['iccid']} {slot['msisdn']}")
+            run(str(VENV_BIN / "simhost"), "port", "add", p["name"], "--url", p["path"], env=env)
+
+        received: list[dict[str, Any]] = []
+        cond = threading.Condition()
+
+        def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+            with cond:
+                received.append(json.loads(msg.payload))
+                cond.notify_all()
+
+        sub = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        sub.on_message = on_message
+        sub.connect(broker_host, broker_port)
+        sub.subscribe(f"{prefix}/v1/inbound/+", qos=1)
+        sub.loop_start()
+
+        gateway = subprocess.Popen([str(VENV_BIN / "simhost"), "run", "--only", "gateway"], env=env)
+        procs.append(gateway)
+
+        hw = [str(VENV_BIN / "hwsim"), "--dir", str(bank_dir)]
+        names = [p["name"] for p in info["ports"]]
+        injected = [
+            ("sms", names[0], ["--sender", "+79161234567", "--text", "Hello from the virtual bank! [ok] €5"]),
+            ("sms", names[1 % len(names)], ["--sender", "+79035550001", "--text", "Привет, мир! Тест №2 😀"]),
+            ("sms", names[2 % len(names)], ["--sender", "Sberbank", "--text", "Код подтверждения: 4821"]),
+            ("sms", names[3 % len(names)], ["--sender", "900", "--text", "Long message " * 30]),
+            ("call", names[0], ["--caller", "+79161234567"]),
+            ("call", names[1 % len(names)], ["--withheld"]),
+        ]
+        for cmd, port_name, extra in injected:
+            run(*hw, cmd, port_name, *extra)
+        with cond:
+            cond.wait_for(lambda: len(received) >= len(injected), timeout=60)
+        print(f"\ndemo: {len(received)} message(s) published on {prefix}/v1/inbound/#:")
+        for m in received:
+            text = (m.get("text") or "").replace("\n", " ")
+            print(f"  [{m['kind']}] {m['port']} from {m['sender']} ({m['sender_type']}) to {m['number']}: "
+                  f"{text[:70]}{'…' if len(text) > 70 else ''} (parts {m.get('parts')})")
+        sub.loop_stop()
+        sub.disconnect()
+        return 0 if len(received) >= len(injected) else 1
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Helpers for gateway tests: run `simhost run --only gateway` as a process against a virtual bank."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+VENV_BIN = Path(sys.executable).parent
+STOP_TIMEOUT_S = 15.0
+
+
+class GatewayProcess:
+    """A gateway process with its own SQLite database and topic prefix."""
+
+    def __init__(self, workdir: Path, mqtt_url: str, *, prefix: str | None = None) -> None:
+        self.workdir = workdir
+        self.prefix = prefix or f"gw{uuid.uuid4().hex[:8]}"
+        self.env = dict(
+            os.environ,
+            SIMHOST_DB=f"sqlite:///{workdir}/simhost.db",
+            SIMHOST_MQTT=mqtt_url,
+            SIMHOST_TOPIC_PREFIX=self.prefix,
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "gateway.log"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(VENV_BIN / "simhost"), *args], env=self.env, capture_output=True,
+                              text=True, check=False)
+
+    def add_port(self, name: str, url: str, driver: str | None = None) -> None:
+        extra = ["--driver", driver] if driver else []
+        out = self.cli("port", "add", name, "--url", url, *extra)
+        assert out.returncode == 0, out.stderr
+
+    def start(self, *extra: str) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "simhost"), "-vv", "run", "--only", "gateway", *extra],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        self.proc = None
+        return rc
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def by_id(payloads: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in payloads}
