@@ -1,0 +1,39 @@
+"""Modem drivers: the generic 27.005/27.007 driver, vendor dialects as quirks, the registry."""
+
+from simhost_drivers.modems.generic import GenericDriver
+from simhost_drivers.modems.huawei import HuaweiDriver
+from simhost_drivers.modems.quectel import QuectelDriver
+from simhost_drivers.modems.registry import (
+    BACKENDS,
+    UnknownDriverError,
+    choose_driver,
+    driver_class,
+    open_driver,
+    probe_identity,
+)
+from simhost_drivers.modems.simcom import SimcomDriver
+from simhost_drivers.modems.types import (
+    IccidQuery,
+    ModemInfo,
+    Quirks,
+    RegistrationState,
+    StoredPdu,
+)
+
+__all__ = [
+    "BACKENDS",
+    "GenericDriver",
+    "HuaweiDriver",
+    "IccidQuery",
+    "ModemInfo",
+    "QuectelDriver",
+    "Quirks",
+    "RegistrationState",
+    "SimcomDriver",
+    "StoredPdu",
+    "UnknownDriverError",
+    "choose_driver",
+    "driver_class",
+    "open_driver",
+    "probe_identity",
+]

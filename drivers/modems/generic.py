@@ -1,0 +1,353 @@
+"""The generic 27.005/27.007 driver: what modems share; vendors override narrow steps, quirks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from simhost_drivers.at.channel import AtChannel, Response
+from simhost_drivers.at.errors import (
+    AtError,
+    CommandError,
+    CommandTimeoutError,
+    ConnectionLostError,
+    InvalidMemoryIndexError,
+    ResponseError,
+    SimLockedError,
+    SimPinRequiredError,
+    SimPukRequiredError,
+)
+from simhost_drivers.modems import parsing as p
+from simhost_drivers.modems.types import (
+    IccidQuery,
+    ModemInfo,
+    Quirks,
+    RegistrationState,
+    StoredPdu,
+)
+
+COMMAND_TIMEOUT_S = 5.0
+SYNC_TIMEOUT_S = 1.0
+SYNC_ATTEMPTS = 3
+LIST_TIMEOUT_S = 30.0
+CMGS_TIMEOUT_S = 60.0
+HANGUP_TIMEOUT_S = 10.0
+IMEI_DIGITS = (14, 17)
+IMSI_DIGITS = (6, 15)
+STAT_ALL = 4
+ICCID_FALLBACK = "AT+CRSM=176,12258,0,0,10"  # READ BINARY of EF_ICCID (2FE2), 10 bytes
+
+
+def _ignore(*_args: Any) -> None:
+    """Default event callback: the worker replaces it."""
+
+
+def sync_channel(channel: AtChannel) -> None:
+    """Get an OK to a plain AT (bytes left over from before the port was opened are skipped)."""
+    last: AtError | None = None
+    for _ in range(SYNC_ATTEMPTS):
+        try:
+            channel.command("AT", timeout_s=SYNC_TIMEOUT_S)
+            return
+        except (CommandTimeoutError, CommandError) as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+def make_and_model(channel: AtChannel) -> tuple[str, str]:
+    """(manufacturer, model) as the modem answers AT+CGMI and AT+CGMM."""
+    manufacturer = p.first_text(channel.command("AT+CGMI", expect=None).lines, "+CGMI:")
+    model = p.first_text(channel.command("AT+CGMM", expect=None).lines, "+CGMM:")
+    return manufacturer or "", model or ""
+
+
+class GenericDriver:
+    """A 27.005/27.007 modem on an AtChannel; synchronous methods for the port worker's thread.
+
+    Event callbacks (`on_*` attributes, set by the worker) are called on the channel's reader
+    thread and must be quick: on_new_message(memory, index), on_direct_message(pdu_hex),
+    on_status_report(pdu_hex or (memory, index)), on_ring(), on_clip(number, type, validity),
+    on_sim_change(state), on_boot(line), on_connection_lost(exc).
+    """
+
+    name: ClassVar[str] = "generic"
+    DEFAULT_QUIRKS: ClassVar[Quirks] = Quirks()
+
+    @classmethod
+    def matches(cls, manufacturer: str, model: str) -> bool:
+        """Whether this driver is meant for a modem answering AT+CGMI/AT+CGMM so."""
+        return False
+
+    def __init__(self, channel: AtChannel, *, quirks: Quirks | None = None) -> None:
+        self.channel = channel
+        self.quirks = quirks if quirks is not None else self.DEFAULT_QUIRKS
+        self.log = logging.getLogger(f"simhost_drivers.modems.{channel.name.replace('.', '_')}")
+        self.memory: str | None = None
+        self.on_new_message: Callable[[str, int], None] = _ignore
+        self.on_direct_message: Callable[[str], None] = _ignore
+        self.on_status_report: Callable[[str | tuple[str, int]], None] = _ignore
+        self.on_ring: Callable[[], None] = _ignore
+        self.on_clip: Callable[[str, int | None, int | None], None] = _ignore
+        self.on_sim_change: Callable[[str], None] = _ignore
+        self.on_boot: Callable[[str], None] = _ignore
+        self.on_connection_lost: Callable[[Exception], None] = _ignore
+        channel.add_final_codes(self.quirks.extra_finals)
+        channel.ignore(self.quirks.noise_prefixes)
+        channel.on_connection_lost = self._connection_lost
+        self._register_urcs()
+
+    # ---- unsolicited lines (reader thread) -------------------------------------------------
+
+    def _register_urcs(self) -> None:
+        ch = self.channel
+        ch.register_urc("+CMTI:", self._on_cmti)
+        ch.register_urc("+CMT:", self._on_cmt, pdu=True)
+        ch.register_urc("+CDSI:", self._on_cdsi)
+        ch.register_urc("+CDS:", self._on_cds, pdu=True)
+        ch.register_urc("RING", self._on_ring)
+        ch.register_urc("+CRING:", self._on_ring)
+        ch.register_urc("+CLIP:", self._on_clip)
+        for prefix in self.quirks.sim_prefixes:
+            ch.register_urc(prefix, self._on_sim)
+        for line in self.quirks.boot_lines:
+            ch.register_urc(line, self._on_boot)
+
+    def _connection_lost(self, exc: ConnectionLostError) -> None:
+        self.on_connection_lost(exc)
+
+    def _on_cmti(self, line: str, pdu: str | None) -> None:
+        memory, index = p.memory_index(line[len("+CMTI:"):], "+CMTI")
+        self.on_new_message(memory, index)
+
+    def _on_cmt(self, line: str, pdu: str | None) -> None:
+        if pdu is None:
+            raise ResponseError(f"{line!r} came without its PDU line; the message stays unread")
+        self.on_direct_message(p.check_pdu(pdu, line))
+
+    def _on_cdsi(self, line: str, pdu: str | None) -> None:
+        self.on_status_report(p.memory_index(line[len("+CDSI:"):], "+CDSI"))
+
+    def _on_cds(self, line: str, pdu: str | None) -> None:
+        if pdu is None:
+            raise ResponseError(f"{line!r} came without its PDU line")
+        self.on_status_report(p.check_pdu(pdu, line))
+
+    def _on_ring(self, line: str, pdu: str | None) -> None:
+        self.on_ring()
+
+    def _on_clip(self, line: str, pdu: str | None) -> None:
+        self.on_clip(*p.clip_fields(line[len("+CLIP:"):]))
+
+    def _on_sim(self, line: str, pdu: str | None) -> None:
+        self.on_sim_change(line)
+
+    def _on_boot(self, line: str, pdu: str | None) -> None:
+        self.on_boot(line)
+
+    # ---- commands (worker thread) ----------------------------------------------------------
+
+    def _cmd(self, command: str, *, expect: tuple[str, ...] | None = (),
+             timeout_s: float = COMMAND_TIMEOUT_S, pdu: bool = False) -> Response:
+        return self.channel.command(command, expect=expect, timeout_s=timeout_s, pdu=pdu)
+
+    def _optional(self, command: str, notes: list[str]) -> bool:
+        """Run a setting the service can live without; a refusal becomes a note."""
+        try:
+            self._cmd(command)
+        except CommandError as exc:
+            notes.append(f"{command} refused: {exc.final}")
+            self.log.info("%s: %s refused (%s)", self.channel.name, command, exc.final)
+            return False
+        return True
+
+    def init(self) -> ModemInfo:
+        """Bring the modem to a known state and read its identity; SIM PIN/PUK raise at once."""
+        notes: list[str] = []
+        self.sync()
+        self._cmd("ATE0")
+        self._cmd("AT+CMEE=1")
+        for extra in self.quirks.init_extras:
+            self._optional(extra, notes)
+        sim_state = self.sim_state()
+        manufacturer, model, revision = self.identity()
+        imei, imsi, iccid = self.imei(), self.imsi(), self.iccid()
+        registration = self.registration()
+        self._cmd("AT+CMGF=0")
+        used, total = self.select_storage()
+        cnmi = self.enable_notifications(notes)
+        self._optional("AT+CLIP=1", notes)
+        self._optional("AT+CRC=1", notes)
+        if self.quirks.cvhu:
+            self._optional("AT+CVHU=0", notes)
+        return ModemInfo(
+            driver=self.name, manufacturer=manufacturer, model=model, revision=revision,
+            imei=imei, imsi=imsi, iccid=iccid, sim_state=sim_state, registration=registration,
+            storage=self.memory, storage_used=used, storage_total=total, cnmi=cnmi,
+            notes=tuple(notes),
+        )
+
+    def sync(self) -> None:
+        sync_channel(self.channel)
+
+    def sim_state(self) -> str:
+        """AT+CPIN?: "READY", or a SimLockedError subclass saying which code the SIM waits for."""
+        state = self._cmd("AT+CPIN?", expect=("+CPIN:",)).value("+CPIN:").strip('"').upper()
+        if state == "READY":
+            return state
+        final = f"+CPIN: {state}"
+        if state == "SIM PIN":
+            raise SimPinRequiredError("AT+CPIN?", final, description="the SIM waits for its PIN")
+        if state == "SIM PUK":
+            raise SimPukRequiredError("AT+CPIN?", final, description="the SIM waits for its PUK")
+        raise SimLockedError("AT+CPIN?", final, description=f"the SIM is not ready: {state}")
+
+    def identity(self) -> tuple[str, str, str | None]:
+        """(manufacturer, model, revision) from AT+CGMI, AT+CGMM, AT+CGMR."""
+        manufacturer, model = make_and_model(self.channel)
+        try:
+            revision = p.first_text(self._cmd("AT+CGMR", expect=None).lines, "+CGMR:")
+        except CommandError:
+            revision = None
+        return manufacturer, model, revision
+
+    def imei(self) -> str | None:
+        lines = self._cmd("AT+CGSN", expect=None).lines
+        return p.digits_line(lines, "+CGSN:", *IMEI_DIGITS)
+
+    def imsi(self) -> str | None:
+        lines = self._cmd("AT+CIMI", expect=None).lines
+        return p.digits_line(lines, "+CIMI:", *IMSI_DIGITS)
+
+    def iccid(self) -> str | None:
+        """The ICCID by the declared queries, then by reading EF_ICCID with AT+CRSM."""
+        for query in self.quirks.iccid_queries:
+            found = self._query_iccid(query)
+            if found is not None:
+                return found
+        try:
+            return p.crsm_iccid(self._cmd(ICCID_FALLBACK, expect=("+CRSM:",)).value("+CRSM:"))
+        except (CommandError, ResponseError) as exc:
+            self.log.warning("%s: no ICCID: %s", self.channel.name, exc)
+            return None
+
+    def _query_iccid(self, query: IccidQuery) -> str | None:
+        expect = (query.prefix,) if query.prefix else None
+        try:
+            lines = self._cmd(query.command, expect=expect).lines
+        except CommandError:
+            return None
+        for line in lines:
+            text = line.removeprefix(query.prefix) if query.prefix else line
+            found = p.iccid_from(text)
+            if found is not None:
+                return found
+        return None
+
+    def registration(self) -> RegistrationState:
+        return p.creg_state(self._cmd("AT+CREG?", expect=("+CREG:",)).value("+CREG:"))
+
+    def select_storage(self) -> tuple[int, int]:
+        """Choose the message memory (first preferred one offered) for read, write, receive."""
+        try:
+            offered = p.cpms_options(self._cmd("AT+CPMS=?", expect=("+CPMS:",)).value("+CPMS:"))
+        except (CommandError, ResponseError):
+            offered = []
+        chosen = []
+        for group in offered[:3] or [[]]:
+            pick = next((m for m in self.quirks.storage_preference if m in group), None)
+            chosen.append(pick or (group[0] if group else self.quirks.storage_preference[0]))
+        memory = chosen[0]
+        while len(chosen) < 3:
+            chosen.append(memory)
+        quoted = ",".join(f'"{m}"' for m in chosen)
+        usage = p.cpms_usage(self._cmd(f"AT+CPMS={quoted}", expect=("+CPMS:",)).value("+CPMS:"))
+        self.memory = memory
+        return usage
+
+    def enable_notifications(self, notes: list[str]) -> str | None:
+        """The first AT+CNMI variant the modem accepts (new messages stored, then +CMTI)."""
+        for variant in self.quirks.cnmi_variants:
+            try:
+                self._cmd(f"AT+CNMI={variant}")
+                return variant
+            except CommandError as exc:
+                self.log.info("%s: AT+CNMI=%s refused (%s)", self.channel.name, variant, exc.final)
+        notes.append("no AT+CNMI variant accepted: new messages are found by the periodic sweep")
+        return None
+
+    def list_messages(self, stat: int = STAT_ALL) -> list[StoredPdu]:
+        """Every stored message with the given <stat> (4 = all), in PDU mode."""
+        if stat not in range(STAT_ALL + 1):
+            raise ValueError(f"stat must be 0..4, not {stat}")
+        response = self._cmd(f"AT+CMGL={stat}", expect=("+CMGL:",), pdu=True,
+                             timeout_s=LIST_TIMEOUT_S)
+        found = []
+        for line, pdu in zip(response.lines, response.pdus, strict=True):
+            try:
+                found.append(p.cmgl_entry(line[len("+CMGL:"):], pdu))
+            except ResponseError as exc:
+                # Left on the SIM: it is neither returned nor deleted, and the next sweep retries.
+                self.log.error("%s: unreadable listing entry: %s", self.channel.name, exc)
+        return found
+
+    def read_message(self, index: int) -> StoredPdu | None:
+        """The message at `index`, None when the slot is empty."""
+        try:
+            response = self._cmd(f"AT+CMGR={int(index)}", expect=("+CMGR:",), pdu=True)
+        except InvalidMemoryIndexError:
+            return None
+        if not response.lines:
+            return None
+        return p.cmgr_entry(index, response.lines[0][len("+CMGR:"):], response.pdus[0])
+
+    def delete_message(self, index: int) -> None:
+        self._cmd(f"AT+CMGD={int(index)}")
+
+    def storage_status(self) -> tuple[int, int]:
+        """(used, total) of the message memory."""
+        return p.cpms_usage(self._cmd("AT+CPMS?", expect=("+CPMS:",)).value("+CPMS:"))
+
+    def signal_dbm(self) -> int | None:
+        """Received signal in dBm from AT+CSQ; None when the modem does not know (99)."""
+        return p.csq_dbm(self._cmd("AT+CSQ", expect=("+CSQ:",)).value("+CSQ:"))
+
+    def hang_up(self) -> bool:
+        """Reject the ringing call with the family's command; False if the modem refused."""
+        command = self.quirks.hangup_command
+        try:
+            self._cmd(command, timeout_s=HANGUP_TIMEOUT_S)
+        except CommandError as exc:
+            self.log.warning("%s: %s refused (%s)", self.channel.name, command, exc.final)
+            return False
+        return True
+
+    def ping(self) -> None:
+        """A plain AT for the watchdog; raises on timeout or a lost connection."""
+        self._cmd("AT")
+
+    def send_pdu(self, pdu_hex: str, tpdu_len: int) -> int:
+        """Send an SMS-SUBMIT PDU (SMSC octets included); returns the message reference."""
+        pdu = p.check_pdu(pdu_hex, "send_pdu")
+        if not 0 < tpdu_len <= len(pdu) // 2:
+            raise ValueError(f"tpdu_len {tpdu_len} does not fit a {len(pdu) // 2}-octet PDU")
+        response = self.channel.command_with_prompt(f"AT+CMGS={tpdu_len}", pdu, expect=("+CMGS:",),
+                                                    timeout_s=CMGS_TIMEOUT_S)
+        return p.to_int(p.split_fields(response.value("+CMGS:"))[0], "+CMGS reference")
+
+    def ack_direct(self) -> bool:
+        """Acknowledge a +CMT/+CDS with AT+CNMA; False when the modem expected no ack."""
+        try:
+            self._cmd("AT+CNMA")
+        except CommandError as exc:
+            self.log.debug("%s: AT+CNMA: %s", self.channel.name, exc.final)
+            return False
+        return True
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.channel.name}>"
+

@@ -1,0 +1,35 @@
+"""Huawei modems (E173 and relatives): `^` reports silenced and ignored, AT^ICCID?, no AT+CVHU."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simhost_drivers.at.codes import COMMAND_NOT_SUPPORT
+from simhost_drivers.modems.generic import GenericDriver
+from simhost_drivers.modems.types import IccidQuery, Quirks
+
+HUAWEI_NOISE = (
+    "^RSSI:", "^HCSQ:", "^MODE:", "^BOOT:", "^DSFLOWRPT:", "^SRVST:", "^SYSINFO", "^CEND:",
+    "^ORIG:", "^CONF:", "^CONN:", "^RFSWITCH:", "^STIN:", "^NWTIME:", "^ACTIVEBAND:",
+    "^EONS:", "^NDISSTAT:", "^CSNR:", "^CRSRDY",
+)
+
+
+class HuaweiDriver(GenericDriver):
+    """Huawei E1xx/E3xx USB modems."""
+
+    name: ClassVar[str] = "huawei"
+    DEFAULT_QUIRKS: ClassVar[Quirks] = Quirks(
+        hangup_command="AT+CHUP",
+        iccid_queries=(IccidQuery("AT^ICCID?", "^ICCID:"),),
+        noise_prefixes=HUAWEI_NOISE,
+        extra_finals=(COMMAND_NOT_SUPPORT,),
+        cvhu=False,
+        init_extras=("AT^CURC=0",),
+        sim_prefixes=("+CPIN:", "^SIMST:"),
+        boot_lines=(),
+    )
+
+    @classmethod
+    def matches(cls, manufacturer: str, model: str) -> bool:
+        return "HUAWEI" in manufacturer.upper()

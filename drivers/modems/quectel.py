@@ -1,0 +1,24 @@
+"""Quectel modems (EC25 and relatives): AT+QCCID, AT+CHUP, `+QIND` reports, as quirks."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simhost_drivers.modems.generic import GenericDriver
+from simhost_drivers.modems.types import IccidQuery, Quirks
+
+
+class QuectelDriver(GenericDriver):
+    """Quectel EC2x/EG9x/UC20/M95 modems."""
+
+    name: ClassVar[str] = "quectel"
+    DEFAULT_QUIRKS: ClassVar[Quirks] = Quirks(
+        hangup_command="AT+CHUP",
+        iccid_queries=(IccidQuery("AT+QCCID", "+QCCID:"),),
+        noise_prefixes=("+QIND:",),
+        boot_lines=("RDY",),
+    )
+
+    @classmethod
+    def matches(cls, manufacturer: str, model: str) -> bool:
+        return "QUECTEL" in manufacturer.upper()

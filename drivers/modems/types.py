@@ -1,0 +1,83 @@
+"""What drivers return and declare: ModemInfo, StoredPdu, registration states, Quirks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from simhost_drivers.at.codes import FinalCode
+
+
+class RegistrationState(StrEnum):
+    """Network registration (AT+CREG <stat>), as words."""
+
+    NOT_REGISTERED = "not-registered"
+    HOME = "home"
+    SEARCHING = "searching"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+    ROAMING = "roaming"
+
+
+@dataclass(frozen=True)
+class StoredPdu:
+    """One message in the modem's storage: its index, <stat> (0 unread .. 3 sent) and PDU hex.
+
+    `pdu_hex` includes the SMSC address octets, as AT+CMGL/AT+CMGR return it in PDU mode.
+    """
+
+    index: int
+    stat: int
+    pdu_hex: str
+
+    @property
+    def pdu(self) -> str:
+        """Alias of `pdu_hex`."""
+        return self.pdu_hex
+
+
+@dataclass(frozen=True)
+class ModemInfo:
+    """What init() found out; `notes` lists optional settings the modem refused."""
+
+    driver: str
+    manufacturer: str
+    model: str
+    revision: str | None
+    imei: str | None
+    imsi: str | None
+    iccid: str | None
+    sim_state: str
+    registration: RegistrationState | None
+    storage: str | None
+    storage_used: int | None
+    storage_total: int | None
+    cnmi: str | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IccidQuery:
+    """A command that reads the ICCID; `prefix` is its answer's prefix, "" for a bare answer."""
+
+    command: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """A modem family's declared differences from plain 27.005/27.007 behaviour."""
+
+    hangup_command: str = "ATH"
+    iccid_queries: tuple[IccidQuery, ...] = (IccidQuery("AT+CCID", "+CCID:"),)
+    # Unsolicited lines that carry nothing we need (signal, mode and data-flow reports).
+    noise_prefixes: tuple[str, ...] = ()
+    extra_finals: tuple[FinalCode, ...] = ()
+    # AT+CNMI parameters, tried in order: store and notify (+CMTI), status reports likewise.
+    cnmi_variants: tuple[str, ...] = ("2,1,0,2,0", "2,1,0,1,0", "2,1,0,0,0", "1,1,0,0,0")
+    cvhu: bool = True
+    # Run right after echo-off and AT+CMEE=1; refusals are noted, not fatal.
+    init_extras: tuple[str, ...] = ()
+    storage_preference: tuple[str, ...] = ("SM", "ME", "MT")
+    sim_prefixes: tuple[str, ...] = ("+CPIN:",)
+    boot_lines: tuple[str, ...] = ("RDY",)

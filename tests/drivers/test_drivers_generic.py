@@ -1,0 +1,161 @@
+"""The generic driver against a scripted 27.007 modem on a pty: init, SIM PIN, events, storage."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from simhost_drivers.at import SimPinRequiredError
+from simhost_drivers.modems import GenericDriver, RegistrationState, StoredPdu, open_driver
+from tests.drivers.fakemodem import FakeModem, frame
+
+WAIT_S = 5.0
+IMEI = "861234567890123"
+IMSI = "250991234567890"
+PDU1 = "07919761989901F0040B919761123456F800001220111232452104D4F29C0E"
+PDU2 = "07919761989901F0040B919761654321F800001220111232552104C8329BFD06"
+
+
+def script_generic(modem: FakeModem) -> None:
+    """A plain 27.007 modem that refuses AT+CCID, the first CNMI variant and AT+CVHU."""
+    for command in ("AT", "ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,1,0,1,0", "AT+CLIP=1",
+                    "AT+CRC=1", "AT+CMGD=1", "ATH", "AT+CNMA"):
+        modem.on(command, "OK")
+    modem.on("AT+CPIN?", "+CPIN: READY", "OK")
+    modem.on("AT+CGMI", "Acme Wireless", "OK")
+    modem.on("AT+CGMM", "X1", "OK")
+    modem.on("AT+CGMR", "Revision: R1.2", "OK")
+    modem.on("AT+CGSN", IMEI, "OK")
+    modem.on("AT+CIMI", IMSI, "OK")
+    modem.on("AT+CRSM=176,12258,0,0,10", '+CRSM: 144,0,"980710992143658709F1"', "OK")
+    modem.on("AT+CREG?", "+CREG: 0,5", "OK")
+    modem.on("AT+CPMS=?", '+CPMS: ("ME","SM"),("ME","SM"),("ME","SM")', "OK")
+    modem.on('AT+CPMS="SM","SM","SM"', "+CPMS: 2,30,2,30,2,30", "OK")
+    modem.on("AT+CPMS?", '+CPMS: "SM",2,30,"SM",2,30,"SM",2,30', "OK")
+    modem.on("AT+CSQ", "+CSQ: 99,99", "OK")
+    modem.on("AT+CMGL=4", "+CMGL: 1,1,,24", PDU1, "+CMGL: 2,0,,24", "+CMGL: 3,0,,25", PDU2, "OK")
+    modem.on("AT+CMGR=1", "+CMGR: 1,,24", PDU1, "OK")
+    modem.on("AT+CMGR=9", "+CMS ERROR: 321")
+    modem.on("AT+CMGS=24", "+CMGS: 17", "OK", prompt=True)
+
+
+class Events:
+    """Records the driver's event callbacks."""
+
+    def __init__(self, driver: GenericDriver) -> None:
+        self.seen: list[tuple[str, Any]] = []
+        self._cond = threading.Condition()
+        driver.on_new_message = lambda mem, index: self._add("new", (mem, index))
+        driver.on_direct_message = lambda pdu: self._add("direct", pdu)
+        driver.on_status_report = lambda item: self._add("report", item)
+        driver.on_ring = lambda: self._add("ring", None)
+        driver.on_clip = lambda number, ntype, valid: self._add("clip", (number, ntype, valid))
+        driver.on_sim_change = lambda state: self._add("sim", state)
+        driver.on_boot = lambda line: self._add("boot", line)
+
+    def _add(self, kind: str, value: Any) -> None:
+        with self._cond:
+            self.seen.append((kind, value))
+            self._cond.notify_all()
+
+    def wait(self, count: int) -> list[tuple[str, Any]]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.seen) >= count, WAIT_S), self.seen
+            return list(self.seen)
+
+
+@pytest.fixture
+def modem() -> Iterator[FakeModem]:
+    with FakeModem() as m:
+        script_generic(m)
+        yield m
+
+
+@pytest.fixture
+def driver(modem: FakeModem) -> Iterator[GenericDriver]:
+    d = open_driver(modem.path, port_name="gen0")
+    yield d
+    d.close()
+
+
+def test_probe_picks_generic_and_init_falls_back(modem: FakeModem, driver: GenericDriver) -> None:
+    assert driver.name == "generic"
+    info = driver.init()
+    assert (info.manufacturer, info.model) == ("Acme Wireless", "X1")
+    assert info.revision == "Revision: R1.2"
+    assert (info.imei, info.imsi) == (IMEI, IMSI)
+    assert info.iccid == "8970019912345678901"
+    assert info.sim_state == "READY"
+    assert info.registration is RegistrationState.ROAMING
+    assert (info.storage, info.storage_used, info.storage_total) == ("SM", 2, 30)
+    assert info.cnmi == "2,1,0,1,0"
+    assert info.notes == ("AT+CVHU=0 refused: ERROR",)
+    assert "AT+CNMI=2,1,0,2,0" in modem.commands
+    order = [modem.commands.index(c) for c in ("ATE0", "AT+CMEE=1", "AT+CPIN?", "AT+CMGF=0")]
+    assert order == sorted(order)
+
+
+def test_sim_pin_is_raised_once(modem: FakeModem, driver: GenericDriver) -> None:
+    modem.on("AT+CPIN?", "+CPIN: SIM PIN", "OK")
+    with pytest.raises(SimPinRequiredError, match="PIN"):
+        driver.init()
+    assert modem.commands.count("AT+CPIN?") == 1
+
+
+def test_storage_operations(modem: FakeModem, driver: GenericDriver) -> None:
+    listed = driver.list_messages()
+    # Entry 2 came without its PDU line: it is left on the SIM, not returned.
+    assert listed == [StoredPdu(1, 1, PDU1), StoredPdu(3, 0, PDU2)]
+    assert driver.read_message(1) == StoredPdu(1, 1, PDU1)
+    assert driver.read_message(9) is None
+    driver.delete_message(1)
+    assert "AT+CMGD=1" in modem.commands
+    assert driver.storage_status() == (2, 30)
+    assert driver.signal_dbm() is None
+    with pytest.raises(ValueError, match="stat"):
+        driver.list_messages(7)
+
+
+def test_send_pdu_returns_the_reference(modem: FakeModem, driver: GenericDriver) -> None:
+    submit = "0011000B919761123456F80000AA0BC8329BFD065DDF72363904"
+    assert driver.send_pdu(submit, 24) == 17
+    assert modem.payloads == [submit]
+    with pytest.raises(ValueError, match="tpdu_len"):
+        driver.send_pdu(submit, 99)
+
+
+def test_events(modem: FakeModem, driver: GenericDriver) -> None:
+    events = Events(driver)
+    modem.send(frame('+CMTI: "SM",4', "+CMT: ,24", PDU1, '+CDSI: "SM",5', "+CDS: 25", PDU2,
+                     "RING", '+CLIP: "+79161234567",145,"",,"",0', "+CRING: VOICE",
+                     '+CLIP: "",128,"",,"",1', "+CPIN: NOT READY", "RDY"))
+    assert events.wait(10) == [
+        ("new", ("SM", 4)),
+        ("direct", PDU1),
+        ("report", ("SM", 5)),
+        ("report", PDU2),
+        ("ring", None),
+        ("clip", ("+79161234567", 145, 0)),
+        ("ring", None),
+        ("clip", ("", 128, 1)),
+        ("sim", "+CPIN: NOT READY"),
+        ("boot", "RDY"),
+    ]
+
+
+def test_hang_up_and_ack(modem: FakeModem, driver: GenericDriver) -> None:
+    assert driver.hang_up() is True
+    modem.on("AT+CNMA", "+CMS ERROR: 340")
+    assert driver.ack_direct() is False
+    driver.ping()
+    assert modem.commands[-3:] == ["ATH", "AT+CNMA", "AT"]
+
+
+def test_connection_lost_reaches_the_callback(modem: FakeModem, driver: GenericDriver) -> None:
+    lost = threading.Event()
+    driver.on_connection_lost = lambda exc: lost.set()
+    modem.unplug()
+    assert lost.wait(WAIT_S)
