@@ -15,6 +15,7 @@ from typing import Any
 
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool
+from simhost_drivers.at.errors import MemoryFullError
 
 log = logging.getLogger("simhost.worker")
 
@@ -211,6 +212,7 @@ class PortWorker(threading.Thread):
         driver.on_clip = lambda number, ntype, validity: self.events.put(
             (_Event.CLIP, (time.monotonic(), datetime.now(UTC), number, ntype, validity)))
         driver.on_sim_change = lambda *args: self.events.put((_Event.SIM, args))
+        driver.on_boot = lambda *args: self.events.put((_Event.SIM, ("modem restarted", *args)))
         driver.on_connection_lost = lambda exc: self.events.put((_Event.LOST, (exc,)))
         self._set_state(PortState.INITIALIZING)
         info = driver.init()
@@ -265,7 +267,11 @@ class PortWorker(threading.Thread):
                 raise ConnectionError(f"modem connection lost: {args[0]}")
             if kind != _Event.WAKE:
                 last_activity = now
-            self._handle(kind, args)
+            try:
+                self._handle(kind, args)
+            except MemoryFullError:
+                self.log.warning("port %s: SIM storage full; sweeping it", self.config.name)
+                self._sweep()
             decision = self.calls.tick(now)
             if decision is not None:
                 self._hang_up(decision, datetime.now(UTC))
