@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from simhost.db import make_engine
 from simhost.models import Base
 

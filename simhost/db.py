@@ -48,8 +48,9 @@ def make_sessions(engine: Engine) -> sessionmaker[Any]:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at `url` to `revision` (alembic), creating it if it does not exist."""
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     cfg = Config()
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))

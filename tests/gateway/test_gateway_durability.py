@@ -8,9 +8,9 @@ hwsim = pytest.importorskip("hwsim")
 if not hasattr(hwsim, "Bank"):
     pytest.skip("the virtual bank emulator (hwsim.Bank) is not in this tree yet", allow_module_level=True)
 
+import time
 from collections import Counter
 from collections.abc import Iterator
-import time
 from pathlib import Path
 
 from hwsim import Bank
