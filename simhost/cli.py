@@ -190,7 +190,7 @@ def run(obj: Context, only: str | None) -> None:
 
 
 def _attach_optional_commands() -> None:
-    from simhost.commands.pdu import pdu  # type: ignore[import-not-found,unused-ignore]
+    from simhost.commands.pdu import pdu
 
     main.add_command(pdu)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from simhost.gateway.numbers import WITHHELD, classify_sender
 from simhost.topics import SCHEMA_VERSION
-from simhost_drivers.pdu import join_text  # type: ignore[attr-defined]
+from simhost_drivers.pdu import join_text
 
 if TYPE_CHECKING:
     from simhost.gateway.spool import PortIdentity

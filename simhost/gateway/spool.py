@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from simhost.gateway.message import build_call, build_sms, build_undecodable
 from simhost.models import InboundPart, OutboxMessage, StatusReport, utcnow
 from simhost.topics import Topics
-from simhost_drivers.pdu import PduError, decode_pdu  # type: ignore[attr-defined]
+from simhost_drivers.pdu import PduError, decode_pdu
 
 log = logging.getLogger("simhost.spool")
 

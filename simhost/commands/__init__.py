@@ -1,0 +1,1 @@
+"""Command groups of the `simhost` command line, each attached to the main group by simhost.cli."""
