@@ -1,4 +1,177 @@
-"""hwsim command line."""
+"""hwsim command line: `hwsim bank ...` runs a bank; `hwsim --dir DIR <command>` drives a running one."""
 
-def main() -> None:
-    """Entry point."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from hwsim.control import ControlError, request
+from hwsim.dialect import Timing
+from hwsim.profiles import PROFILES
+
+
+def _print(result: Any) -> None:
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+def _send(ctx: click.Context, payload: dict[str, Any]) -> None:
+    directory = ctx.obj.get("dir")
+    if not directory:
+        raise click.UsageError("give the bank's directory: hwsim --dir DIR " + str(payload.get("cmd")))
+    try:
+        _print(request(directory, payload))
+    except ControlError as exc:
+        click.echo(f"hwsim: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), envvar="HWSIM_DIR",
+              help="Directory of a running bank (its control.sock).")
+@click.pass_context
+def main(ctx: click.Context, directory: str | None) -> None:
+    """Virtual SIM bank of GSM modems on pseudo-terminals."""
+    ctx.ensure_object(dict)
+    ctx.obj["dir"] = directory
+
+
+@main.command()
+@click.option("--ports", type=click.IntRange(1, 999), default=1, show_default=True, help="Number of modems.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Directory for port01.. symlinks and control.sock (default: the group's --dir).")
+@click.option("--profile", type=click.Choice(list(PROFILES)), default=None, help="One profile for every port.")
+@click.option("--profiles", "profile_list", default=None, help="Comma-separated profiles, cycled over the ports.")
+@click.option("--slots", type=click.IntRange(1, 16), default=1, show_default=True, help="SIM slots per modem.")
+@click.option("--baud", type=click.IntRange(min=1), default=None, help="Pace output at this serial rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for identities and faults.")
+@click.option("--ring-interval", type=click.FloatRange(min=0.01), default=None,
+              help="Seconds between rings (default 2).")
+@click.pass_context
+def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | None, profile_list: str | None,
+         slots: int, baud: int | None, seed: int, ring_interval: float | None) -> None:
+    """Run a bank in the foreground until SIGINT/SIGTERM; prints one JSON line when ready."""
+    from hwsim.bank import Bank
+
+    directory = directory or ctx.obj.get("dir")
+    if not directory:
+        raise click.UsageError("--dir is required")
+    if profile and profile_list:
+        raise click.UsageError("give --profile or --profiles, not both")
+    names = [p.strip() for p in profile_list.split(",")] if profile_list else [profile or "generic"]
+    unknown = [p for p in names if p not in PROFILES]
+    if unknown or not all(names):
+        raise click.BadParameter(f"unknown profile(s) {unknown} (known: {', '.join(PROFILES)})",
+                                 param_hint="--profiles")
+    timing = Timing(ring_interval_s=ring_interval) if ring_interval else Timing()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    b = Bank(Path(directory), ports=ports, profiles=names, slots=slots, baud=baud, seed=seed, timing=timing)
+    try:
+        info = b.start()
+    except OSError as exc:
+        click.echo(f"hwsim: cannot start the bank in {directory}: {exc}", err=True)
+        sys.exit(1)
+    try:
+        _print(info)
+        sys.stdout.flush()
+        while not stop.wait(3600):
+            pass
+    finally:
+        b.stop()
+
+
+@main.command()
+@click.argument("port")
+@click.option("--sender", required=True, help="Originating address: +digits, digits, or a name.")
+@click.option("--text", required=True)
+@click.option("--encoding", type=click.Choice(["auto", "gsm7", "ucs2"]), default="auto", show_default=True)
+@click.option("--concat", type=click.Choice(["8", "16"]), default="8", show_default=True,
+              help="Concatenation reference bits.")
+@click.option("--class", "message_class", type=click.IntRange(0, 3), default=None, help="Message class.")
+@click.option("--scts", default=None, help="Service-centre time stamp, ISO 8601 with offset.")
+@click.option("--smsc", default=None, help="Service-centre number in the PDU.")
+@click.pass_context
+def sms(ctx: click.Context, port: str, sender: str, text: str, encoding: str, concat: str,
+        message_class: int | None, scts: str | None, smsc: str | None) -> None:
+    """Deliver an SMS to PORT's active SIM; prints the PDUs."""
+    _send(ctx, {"cmd": "sms", "port": port, "sender": sender, "text": text, "encoding": encoding,
+                "concat": int(concat), "class": message_class, "scts": scts, "smsc": smsc})
+
+
+@main.command()
+@click.argument("port")
+@click.argument("hex_pdu", metavar="HEX")
+@click.pass_context
+def pdu(ctx: click.Context, port: str, hex_pdu: str) -> None:
+    """Deliver a raw PDU (SMSC octets included) to PORT."""
+    _send(ctx, {"cmd": "pdu", "port": port, "hex": hex_pdu})
+
+
+@main.command()
+@click.argument("port")
+@click.option("--caller", default=None, help="Calling number.")
+@click.option("--withheld", is_flag=True, help="The caller withholds the number.")
+@click.option("--rings", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.pass_context
+def call(ctx: click.Context, port: str, caller: str | None, withheld: bool, rings: int) -> None:
+    """Ring PORT; prints the call id."""
+    if bool(caller) == withheld:
+        raise click.UsageError("give exactly one of --caller NUMBER or --withheld")
+    _send(ctx, {"cmd": "call", "port": port, "caller": caller, "withheld": withheld, "rings": rings})
+
+
+@main.command()
+@click.argument("port")
+@click.pass_context
+def calls(ctx: click.Context, port: str) -> None:
+    """List PORT's calls with their hang-up time and command."""
+    _send(ctx, {"cmd": "calls", "port": port})
+
+
+@main.command()
+@click.argument("port")
+@click.argument("k", type=click.IntRange(min=1))
+@click.pass_context
+def slot(ctx: click.Context, port: str, k: int) -> None:
+    """Switch PORT to SIM slot K."""
+    _send(ctx, {"cmd": "slot", "port": port, "slot": k})
+
+
+@main.command()
+@click.argument("port")
+@click.argument("kind")
+@click.argument("args", nargs=-1)
+@click.pass_context
+def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> None:
+    """Inject a fault: unplug, replug, hang, garbage, urc-in-response, cms-error CODE, storage-full, reboot, clear."""
+    _send(ctx, {"cmd": "fault", "port": port, "kind": kind, "args": list(args)})
+
+
+@main.command()
+@click.argument("port")
+@click.pass_context
+def state(ctx: click.Context, port: str) -> None:
+    """PORT's state: storage, registration, signal, active slot, calls, AT log."""
+    _send(ctx, {"cmd": "state", "port": port})
+
+
+@main.command()
+@click.pass_context
+def info(ctx: click.Context) -> None:
+    """The running bank's ready info."""
+    _send(ctx, {"cmd": "info"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""What a modem family declares about itself (identity, banners, SIM reports, call quirks) and the bank's timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long things take; tests shorten them."""
+
+    ring_interval_s: float = 2.0
+    sim_swap_s: float = 0.5
+    reboot_s: float = 1.0
+    boot_line_gap_s: float = 0.05
+    cnma_timeout_s: float = 10.0
+    # gap between the RING write and the +CLIP write when a profile splits them across reads
+    split_gap_s: float = 0.03
+    ussd_reply_s: float = 0.3
+    # a periodic vendor report (Huawei ^RSSI); 0 disables it
+    noise_interval_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """A modem family's declared behaviour; the base modem reads it, profiles override narrow methods."""
+
+    name: str
+    manufacturer: str
+    model: str
+    revision: str
+    tac: str  # IMEI type allocation code (8 digits)
+    ati_lines: tuple[str, ...]
+    # unsolicited lines after power-on, a reboot or replug
+    boot_lines: tuple[str, ...] = ()
+    # unsolicited lines when the SIM leaves / comes back (slot switch)
+    sim_removed_lines: tuple[str, ...] = ()
+    sim_inserted_lines: tuple[str, ...] = ()
+    # AT+CPIN? while no SIM is in: an information line, or None for +CME ERROR: 10
+    cpin_absent_line: str | None = None
+    # the final result for an unknown command
+    unknown_final: str = "ERROR"
+    # +CMS errors are plain ERROR while AT+CMEE=0
+    cms_needs_cmee: bool = False
+    # AT+CMGR on an empty index: True answers a bare OK, False +CMS ERROR: 321
+    cmgr_empty_ok: bool = False
+    # AT+CLIP unsolicited line: "short" = "num",type,,,,validity; "long" = "num",type,"",0,"",validity
+    clip_style: str = "short"
+    # every ring emits +CLIP alone, without RING / +CRING
+    clip_without_ring: bool = False
+    # RING and +CLIP written in two chunks, so a reader gets them in separate reads
+    split_ring_clip: bool = False
+    # what the modem says when the caller gives up
+    call_end_lines: tuple[str, ...] = ("NO CARRIER",)
+    # +CMTI gets a third field "MMS PUSH" for WAP-push (MMS notification) messages
+    cmti_mms_push: bool = False
+    # AT+CVHU default: 1 makes ATH answer OK without hanging up a voice call
+    cvhu_default: int = 0
+    # the modem's own message memory ("ME"); 0 = the modem offers only the SIM
+    me_capacity: int = 0
+    cscs_default: str = "IRA"
+    cscs_options: tuple[str, ...] = ("GSM", "IRA", "UCS2")
+    cnmi_test: str = "(0-3),(0-3),(0,2),(0-2),(0,1)"
+    # +COPS <AcT>: 0 GSM, 2 UTRAN, 7 E-UTRAN
+    access_tech: int = 0
+    # the operator as AT+COPS? names it
+    operator: str = "MTS RUS"
