@@ -435,17 +435,27 @@ class AtChannel:
         calls: list[_Call] = []
         if self._urc_waiting is not None:
             route, header = self._urc_waiting
-            self._urc_waiting = None
             if _is_pdu(text):
+                self._urc_waiting = None
                 return [(route, header, text)]
+            between = self._interloper(text)
+            if between is not None:
+                return [(between, text, None)]
+            self._urc_waiting = None
             self._log.warning("%s: %r was not followed by a PDU line (got %r)", self.name, header,
                               text)
             calls.append((route, header, None))
         if self._response_pdu_for is not None:
-            owner, self._response_pdu_for = self._response_pdu_for, None
+            owner = self._response_pdu_for
             if owner is self._pending and _is_pdu(text):
+                self._response_pdu_for = None
                 owner.pdus[-1] = text
                 return calls
+            between = self._interloper(text)
+            if owner is self._pending and between is not None and not self._is_response_line(owner, text):
+                calls.append((between, text, None))
+                return calls
+            self._response_pdu_for = None
         pending = self._pending
         if pending is not None and pending.resync_prefix is not None:
             if self._on_probe_line(pending, pending.resync_prefix, text):
@@ -475,6 +485,13 @@ class AtChannel:
         else:
             calls.append((found, text, None))
         return calls
+
+    def _interloper(self, text: str) -> _Route | None:
+        """The route of a one-line URC that came between a header and its PDU line, if `text` is one."""
+        if self._final(text) is not None:
+            return None
+        route = self._route(text)
+        return route if route is not None and not route.pdu else None
 
     def _on_probe_line(self, pending: _Pending, prefix: str, text: str) -> bool:
         if text.startswith(prefix):

@@ -25,7 +25,8 @@ class HuaweiDriver(GenericDriver):
         noise_prefixes=HUAWEI_NOISE,
         extra_finals=(COMMAND_NOT_SUPPORT,),
         cvhu=False,
-        init_extras=("AT^CURC=0",),
+        # AT^PORTSEL=1: +CMTI/+CMT come to this port, not only to the PC UI port.
+        init_extras=("AT^CURC=0", "AT^PORTSEL=1"),
         sim_prefixes=("+CPIN:", "^SIMST:"),
         boot_lines=(),
     )

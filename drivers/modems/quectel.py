@@ -15,7 +15,7 @@ class QuectelDriver(GenericDriver):
     DEFAULT_QUIRKS: ClassVar[Quirks] = Quirks(
         hangup_command="AT+CHUP",
         iccid_queries=(IccidQuery("AT+QCCID", "+QCCID:"),),
-        noise_prefixes=("+QIND:",),
+        noise_prefixes=("+QIND:", "+QUSIM:"),
         boot_lines=("RDY",),
     )
 

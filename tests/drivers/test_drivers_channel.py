@@ -139,6 +139,20 @@ def test_urc_inside_a_listing_goes_to_its_handler(modem: FakeModem, channel: AtC
     assert cmti.seen == [('+CMTI: "SM",3', None)]
 
 
+def test_urc_between_a_header_and_its_pdu(modem: FakeModem, channel: AtChannel) -> None:
+    cmti, cmt = Urcs(), Urcs()
+    channel.register_urc("+CMTI:", cmti)
+    channel.register_urc("+CMT:", cmt, pdu=True)
+    modem.on("AT+CMGL=4", "+CMGL: 1,1,,24", '+CMTI: "SM",1', PDU1, "+CMGL: 2,0,,25", PDU2, "OK")
+    response = channel.command("AT+CMGL=4", expect=("+CMGL:",), pdu=True)
+    assert response.pdus == (PDU1, PDU2)
+    modem.send(frame("+CMT: ,24", '+CMTI: "SM",2', PDU2))
+    assert cmti.wait(2)
+    assert cmt.wait(1)
+    assert cmt.seen == [("+CMT: ,24", PDU2)]
+    assert [line for line, _ in cmti.seen] == ['+CMTI: "SM",1', '+CMTI: "SM",2']
+
+
 def test_two_line_cmt_during_a_command(modem: FakeModem, channel: AtChannel) -> None:
     cmt = Urcs()
     channel.register_urc("+CMT:", cmt, pdu=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from simhost_drivers.at import SimPinRequiredError
 from simhost_drivers.modems import GenericDriver, RegistrationState, StoredPdu, open_driver
+from tests.drivers.driverevents import Events
 from tests.drivers.fakemodem import FakeModem, frame
 
 WAIT_S = 5.0
@@ -40,31 +40,6 @@ def script_generic(modem: FakeModem) -> None:
     modem.on("AT+CMGR=1", "+CMGR: 1,,24", PDU1, "OK")
     modem.on("AT+CMGR=9", "+CMS ERROR: 321")
     modem.on("AT+CMGS=24", "+CMGS: 17", "OK", prompt=True)
-
-
-class Events:
-    """Records the driver's event callbacks."""
-
-    def __init__(self, driver: GenericDriver) -> None:
-        self.seen: list[tuple[str, Any]] = []
-        self._cond = threading.Condition()
-        driver.on_new_message = lambda mem, index: self._add("new", (mem, index))
-        driver.on_direct_message = lambda pdu: self._add("direct", pdu)
-        driver.on_status_report = lambda item: self._add("report", item)
-        driver.on_ring = lambda: self._add("ring", None)
-        driver.on_clip = lambda number, ntype, valid: self._add("clip", (number, ntype, valid))
-        driver.on_sim_change = lambda state: self._add("sim", state)
-        driver.on_boot = lambda line: self._add("boot", line)
-
-    def _add(self, kind: str, value: Any) -> None:
-        with self._cond:
-            self.seen.append((kind, value))
-            self._cond.notify_all()
-
-    def wait(self, count: int) -> list[tuple[str, Any]]:
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self.seen) >= count, WAIT_S), self.seen
-            return list(self.seen)
 
 
 @pytest.fixture
