@@ -717,9 +717,9 @@ class VirtualModem:
             if call.state in ("ringing", "active"):
                 self._end_call(call, "missed", report=True)
         self._sim_present = False
-        self._set_registration(REG_NONE, report=True)
         for line in self.DIALECT.sim_removed_lines:
             self._urc(line)
+        self._set_registration(REG_NONE, report=True, after_command=False)
         self._changed()
 
         def inserted() -> None:
@@ -727,7 +727,8 @@ class VirtualModem:
             self._sim_present = True
             for line in self.sim_inserted_lines():
                 self._urc(line)
-            self._set_registration(REG_HOME, report=True)
+            # the network registers the new SIM before it delivers anything to it
+            self._set_registration(REG_HOME, report=True, after_command=False)
             self._drain_network(self._sims[self._active])
             self._changed()
         self._later(self.timing.sim_swap_s, inserted)
@@ -735,7 +736,7 @@ class VirtualModem:
     def sim_inserted_lines(self) -> tuple[str, ...]:
         return self.DIALECT.sim_inserted_lines
 
-    def _set_registration(self, stat: int, *, report: bool) -> None:
+    def _set_registration(self, stat: int, *, report: bool, after_command: bool = True) -> None:
         changed = stat != self._reg
         self._reg = stat
         if not (report and changed and self._powered):
@@ -754,8 +755,11 @@ class VirtualModem:
         def report_now() -> None:
             for line in lines:
                 self._urc(line)
-        # after the final result of a command that caused it
-        self._later(0.0, report_now)
+        if after_command:
+            # after the final result of a command that caused it
+            self._later(0.0, report_now)
+        else:
+            report_now()
 
     # ---- faults (loop thread) -------------------------------------------------------------------
 

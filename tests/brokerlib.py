@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import shutil
 import socket
 import subprocess
@@ -12,11 +14,32 @@ from pathlib import Path
 BROKER_START_TIMEOUT_S = 10.0
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free loopback port below the ephemeral range.
+
+    A client reconnecting to a stopped broker on an ephemeral port can get that very port as its own
+    source port and connect to itself (TCP simultaneous open), which then keeps the broker from
+    listening there again.
+    """
+    low, _high = _ephemeral_range()
+    candidates = list(range(10000, max(10001, low - 1)))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 class PrivateBroker:
@@ -27,6 +50,8 @@ class PrivateBroker:
         self.exe = exe
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="simhost-broker-"))
+        # mosquitto started as root drops to the mosquitto user, which must write its persistence file
+        os.chmod(self.dir, 0o777)
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"

@@ -69,7 +69,7 @@ class GenericDriver:
     Event callbacks (`on_*` attributes, set by the worker) are called on the channel's reader
     thread and must be quick: on_new_message(memory, index), on_direct_message(pdu_hex),
     on_status_report(pdu_hex or (memory, index)), on_ring(), on_clip(number, type, validity),
-    on_sim_change(state), on_boot(line), on_connection_lost(exc).
+    on_sim_change(state), on_registration(stat), on_boot(line), on_connection_lost(exc).
     """
 
     name: ClassVar[str] = "generic"
@@ -91,6 +91,7 @@ class GenericDriver:
         self.on_ring: Callable[[], None] = _ignore
         self.on_clip: Callable[[str, int | None, int | None], None] = _ignore
         self.on_sim_change: Callable[[str], None] = _ignore
+        self.on_registration: Callable[[int], None] = _ignore
         self.on_boot: Callable[[str], None] = _ignore
         self.on_connection_lost: Callable[[Exception], None] = _ignore
         channel.add_final_codes(self.quirks.extra_finals)
@@ -109,6 +110,7 @@ class GenericDriver:
         ch.register_urc("RING", self._on_ring)
         ch.register_urc("+CRING:", self._on_ring)
         ch.register_urc("+CLIP:", self._on_clip)
+        ch.register_urc("+CREG:", self._on_creg)
         for prefix in self.quirks.sim_prefixes:
             ch.register_urc(prefix, self._on_sim)
         for line in self.quirks.boot_lines:
@@ -139,6 +141,14 @@ class GenericDriver:
 
     def _on_clip(self, line: str, pdu: str | None) -> None:
         self.on_clip(*p.clip_fields(line[len("+CLIP:"):]))
+
+    def _on_creg(self, line: str, pdu: str | None) -> None:
+        # URC form (AT+CREG=1 or 2): <stat>[,"<lac>","<ci>"]; the <n>,<stat> form only answers AT+CREG?
+        fields = [f.strip() for f in line[len("+CREG:"):].split(",")]
+        if fields[0].isdigit() and (len(fields) == 1 or fields[1].startswith('"')):
+            self.on_registration(int(fields[0]))
+        else:
+            self.log.debug("%s: +CREG line in the answer form outside a command: %r", self.channel.name, line)
 
     def _on_sim(self, line: str, pdu: str | None) -> None:
         self.on_sim_change(line)
@@ -178,6 +188,9 @@ class GenericDriver:
         used, total = self.select_storage()
         cnmi = self.enable_notifications(notes)
         self._optional("AT+CLIP=1", notes)
+        # Registration URCs tell the worker when to look again for a swapped SIM, which a plain
+        # 27.007 modem does not report by itself.
+        self._optional("AT+CREG=1", notes)
         self._optional("AT+CRC=1", notes)
         if self.quirks.cvhu:
             self._optional("AT+CVHU=0", notes)

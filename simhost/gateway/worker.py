@@ -24,6 +24,7 @@ SWEEP_INTERVAL_S = 60.0
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.25
+REG_HOME, REG_ROAMING = 1, 5  # +CREG <stat> values that mean registered
 STORAGE_HIGH_WATER = 0.8
 DEAD_AFTER_FAILURES = 1_000_000
 
@@ -95,6 +96,7 @@ class _Event:
     RING = "ring"
     CLIP = "clip"
     SIM = "sim"
+    REG = "registration"
     LOST = "lost"
     WAKE = "wake"
 
@@ -212,6 +214,7 @@ class PortWorker(threading.Thread):
         driver.on_clip = lambda number, ntype, validity: self.events.put(
             (_Event.CLIP, (time.monotonic(), datetime.now(UTC), number, ntype, validity)))
         driver.on_sim_change = lambda *args: self.events.put((_Event.SIM, args))
+        driver.on_registration = lambda stat: self.events.put((_Event.REG, (stat,)))
         driver.on_boot = lambda *args: self.events.put((_Event.SIM, ("modem restarted", *args)))
         driver.on_connection_lost = lambda exc: self.events.put((_Event.LOST, (exc,)))
         self._set_state(PortState.INITIALIZING)
@@ -306,6 +309,14 @@ class PortWorker(threading.Thread):
                 self._hang_up(decision, args[1])
         elif kind == _Event.SIM:
             raise ConnectionError(f"SIM state changed: {args}")
+        elif kind == _Event.REG and args[0] in (REG_HOME, REG_ROAMING):
+            self._check_sim()
+
+    def _check_sim(self) -> None:
+        """Restart the session when the ICCID changed: a slot switch a plain modem does not announce."""
+        iccid = self._driver.iccid()
+        if iccid != self.status.iccid:
+            raise ConnectionError(f"SIM changed: ICCID {self.status.iccid} -> {iccid}")
 
     def _hang_up(self, decision: CallDecision, when: datetime) -> None:
         call = decision.call
@@ -339,6 +350,7 @@ class PortWorker(threading.Thread):
             self.status.registration = None if reg is None else str(reg)
             used, total = driver.storage_status()
             self.status.storage_used, self.status.storage_total = used, total
+            self._check_sim()
         except Exception as exc:
             self.log.debug("health query failed: %s", exc)
             raise

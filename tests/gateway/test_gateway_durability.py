@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-hwsim = pytest.importorskip("hwsim")
-if not hasattr(hwsim, "Bank"):
-    pytest.skip("the virtual bank emulator (hwsim.Bank) is not in this tree yet", allow_module_level=True)
-
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from hwsim import Bank
 from tests.brokerlib import PrivateBroker

@@ -3,17 +3,13 @@ and the port worker recovers by itself."""
 
 from __future__ import annotations
 
-import pytest
-
-hwsim = pytest.importorskip("hwsim")
-if not hasattr(hwsim, "Bank"):
-    pytest.skip("the virtual bank emulator (hwsim.Bank) is not in this tree yet", allow_module_level=True)
-
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hwsim import Bank, VirtualModem
 from simhost.config import Settings
