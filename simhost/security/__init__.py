@@ -1,0 +1,1 @@
+"""Credentials and access control for the MQTT broker."""
