@@ -100,19 +100,32 @@ def main() -> int:
         received: list[dict[str, Any]] = []
         cond = threading.Condition()
 
+        ready: set[str] = set()
+
         def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+            payload = json.loads(msg.payload)
             with cond:
-                received.append(json.loads(msg.payload))
+                if msg.topic.endswith("/status"):
+                    if payload.get("state") == "ready":
+                        ready.add(payload["port"])
+                else:
+                    received.append(payload)
                 cond.notify_all()
 
         sub = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
         sub.on_message = on_message
         sub.connect(broker_host, broker_port)
         sub.subscribe(f"{prefix}/v1/inbound/+", qos=1)
+        sub.subscribe(f"{prefix}/v1/ports/+/status", qos=1)
         sub.loop_start()
 
         gateway = subprocess.Popen([str(VENV_BIN / "simhost"), "run", "--only", "gateway"], env=env)
         procs.append(gateway)
+        with cond:
+            if not cond.wait_for(lambda: len(ready) == len(info["ports"]), timeout=60):
+                print(f"demo: only {sorted(ready)} became ready in 60 s", file=sys.stderr)
+                return 1
+        print(f"demo: the gateway reports all {len(ready)} ports ready; delivering SMS and calls")
 
         hw = [str(VENV_BIN / "hwsim"), "--dir", str(bank_dir)]
         names = [p["name"] for p in info["ports"]]

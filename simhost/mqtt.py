@@ -72,6 +72,7 @@ class AckingPublisher:
         self._pending: dict[int, str] = {}
         self._early_acks: set[int] = set()
         self.connected = threading.Event()
+        self._stopping = False
         self.client = make_client(target, client_id_prefix, will=will)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
@@ -82,6 +83,7 @@ class AckingPublisher:
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -128,7 +130,8 @@ class AckingPublisher:
         _props: Properties | None,
     ) -> None:
         if self.connected.is_set():
-            log.warning("disconnected from MQTT broker %s: %s", self.target, reason)
+            level = logging.INFO if self._stopping else logging.WARNING
+            log.log(level, "disconnected from MQTT broker %s: %s", self.target, reason)
         self.connected.clear()
 
     def _handle_publish(

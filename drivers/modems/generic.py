@@ -184,6 +184,7 @@ class GenericDriver:
         manufacturer, model, revision = self.identity()
         imei, imsi, iccid = self.imei(), self.imsi(), self.iccid()
         registration = self.registration()
+        msisdn, operator = self.own_number(), self.operator()
         self._cmd("AT+CMGF=0")
         used, total = self.select_storage()
         cnmi = self.enable_notifications(notes)
@@ -198,7 +199,7 @@ class GenericDriver:
             driver=self.name, manufacturer=manufacturer, model=model, revision=revision,
             imei=imei, imsi=imsi, iccid=iccid, sim_state=sim_state, registration=registration,
             storage=self.memory, storage_used=used, storage_total=total, cnmi=cnmi,
-            notes=tuple(notes),
+            notes=tuple(notes), msisdn=msisdn, operator=operator,
         )
 
     def sync(self) -> None:
@@ -224,6 +225,33 @@ class GenericDriver:
         except CommandError:
             revision = None
         return manufacturer, model, revision
+
+    def own_number(self) -> str | None:
+        """The SIM's own MSISDN from AT+CNUM, None when the SIM does not store it or the modem refuses."""
+        try:
+            lines = self._cmd("AT+CNUM", expect=("+CNUM:",)).lines
+        except CommandError:
+            return None
+        for line in lines:
+            fields = [f.strip().strip('"') for f in line[len("+CNUM:"):].split(",")]
+            if len(fields) < 2 or not fields[1].lstrip("+").isdigit():
+                continue
+            number = fields[1]
+            international = len(fields) > 2 and fields[2] == "145"
+            return "+" + number if international and not number.startswith("+") else number
+        return None
+
+    def operator(self) -> str | None:
+        """The registered network's name from AT+COPS? (None when not registered or refused)."""
+        try:
+            lines = self._cmd("AT+COPS?", expect=("+COPS:",)).lines
+        except CommandError:
+            return None
+        for line in lines:
+            fields = line[len("+COPS:"):].split(",")
+            if len(fields) >= 3:
+                return fields[2].strip().strip('"') or None
+        return None
 
     def imei(self) -> str | None:
         lines = self._cmd("AT+CGSN", expect=None).lines

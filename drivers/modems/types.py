@@ -54,6 +54,8 @@ class ModemInfo:
     storage_total: int | None
     cnmi: str | None
     notes: tuple[str, ...] = ()
+    msisdn: str | None = None  # from AT+CNUM; many SIMs do not carry their own number
+    operator: str | None = None
 
 
 @dataclass(frozen=True)

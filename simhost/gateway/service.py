@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +25,7 @@ log = logging.getLogger("simhost.gateway")
 
 RELAY_BATCH = 200
 STATUS_INTERVAL_S = 30.0
+STATUS_EXPIRY_S = 3 * STATUS_INTERVAL_S
 EXPIRE_INTERVAL_S = 60.0
 MAX_IN_FLIGHT = 1000
 
@@ -117,7 +120,9 @@ class Gateway:
         self.spool._on_new = self.spool_wakeup
         self.status_client = make_client(
             settings.mqtt, f"simhost-gw-status-{self.gateway_id}",
-            will=(self.topics.gateway_status(self.gateway_id), json.dumps({"state": "offline"})),
+            will=(self.topics.gateway_status(self.gateway_id),
+                  json.dumps({"state": "offline", "gateway": self.gateway_id,
+                              "ports": [p.name for p in ports], "reason": "connection lost"})),
         )
         self.status_client.on_connect = self._status_connected
         self.workers = [
@@ -138,8 +143,12 @@ class Gateway:
     def _publish_status(self, status: PortStatus) -> None:
         payload = status.to_json()
         payload["gateway"] = self.gateway_id
+        # A live status expires unless refreshed, so a dead gateway's ports never look healthy for long;
+        # the router's status keeper turns them into retained `offline` when the gateway's will arrives.
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.MessageExpiryInterval = int(STATUS_EXPIRY_S)
         self.status_client.publish(self.topics.port_status(status.port), json.dumps(payload),
-                                   qos=1, retain=True)
+                                   qos=1, retain=True, properties=props)
 
     def _tick(self) -> None:
         waited = 0.0
@@ -177,8 +186,11 @@ class Gateway:
             offline.update({"state": "offline", "gateway": self.gateway_id})
             self.status_client.publish(self.topics.port_status(w.config.name), json.dumps(offline),
                                        qos=1, retain=True)
-        info = self.status_client.publish(self.topics.gateway_status(self.gateway_id),
-                                          json.dumps({"state": "offline"}), qos=1, retain=True)
+        info = self.status_client.publish(
+            self.topics.gateway_status(self.gateway_id),
+            json.dumps({"state": "offline", "gateway": self.gateway_id,
+                        "ports": [w.config.name for w in self.workers], "reason": "stopped"}),
+            qos=1, retain=True)
         if self.status_client.is_connected():
             info.wait_for_publish(timeout=2.0)
         self.status_client.disconnect()

@@ -241,6 +241,9 @@ class PortWorker(threading.Thread):
         self.status.manufacturer = getattr(info, "manufacturer", None)
         self.status.model = getattr(info, "model", None)
         self.status.driver = getattr(self._driver, "name", None)
+        self.status.operator = getattr(info, "operator", None)
+        # a number registered for the port wins over what the SIM says about itself
+        self.status.msisdn = self.config.msisdn or getattr(info, "msisdn", None)
         if self._last_iccid is not None and iccid != self._last_iccid:
             self.log.warning("port %s: SIM changed from ICCID %s to %s", self.config.name,
                              self._last_iccid, iccid)

@@ -63,6 +63,8 @@ def test_init_reads_identity_and_settings(rig: Rig) -> None:
     assert info.imei == rig.modem.imei
     assert info.iccid == slot["iccid"]
     assert info.imsi == slot["imsi"]
+    assert info.msisdn == slot["msisdn"]
+    assert info.operator
     assert info.sim_state == "READY"
     assert info.registration in (RegistrationState.HOME, RegistrationState.ROAMING)
     assert info.storage_total is not None
