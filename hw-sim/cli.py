@@ -37,7 +37,18 @@ def _send(ctx: click.Context, payload: dict[str, Any]) -> None:
               help="Directory of a running bank (its control.sock).")
 @click.pass_context
 def main(ctx: click.Context, directory: str | None) -> None:
-    """Virtual SIM bank of GSM modems on pseudo-terminals."""
+    """Virtual SIM bank of GSM modems on pseudo-terminals.
+
+    \b
+    Start a bank (foreground; prints one JSON line with every port's path and SIM identities):
+      hwsim bank --ports 4 --dir /tmp/bank --profiles generic,sim800,ec25,e173 --baud 115200
+    Drive it from another shell (JSON output):
+      hwsim --dir /tmp/bank sms port01 --sender +79161234567 --text "Привет"
+      hwsim --dir /tmp/bank call port02 --caller +79161234567
+      hwsim --dir /tmp/bank fault port03 hang      (then: fault port03 clear)
+      hwsim --dir /tmp/bank state port01
+    Profiles: generic (3GPP 27.005/27.007), sim800 (SIMCom), ec25 (Quectel), e173 (Huawei).
+    """
     ctx.ensure_object(dict)
     ctx.obj["dir"] = directory
 
@@ -154,7 +165,20 @@ def slot(ctx: click.Context, port: str, k: int) -> None:
 @click.argument("args", nargs=-1)
 @click.pass_context
 def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> None:
-    """Inject a fault: unplug, replug, hang, garbage, urc-in-response, cms-error CODE, storage-full, reboot, clear."""
+    """Inject a fault into PORT.
+
+    \b
+    KIND:
+      unplug           the modem vanishes (pty closed, link kept) until `replug`
+      replug           the modem comes back, booting as after power-on
+      hang             the modem stops answering until `clear`
+      garbage          random bytes now and between the lines of the next responses
+      urc-in-response  an unsolicited line inside the next response
+      cms-error CODE   +CMS ERROR: CODE on the next SMS command
+      storage-full     the SIM storage is filled with filler messages; new ones wait in the network
+      reboot           restart with the profile's boot banner (RDY, Call Ready, ^BOOT ...)
+      clear            end every fault but `unplug`; held messages are delivered
+    """
     _send(ctx, {"cmd": "fault", "port": port, "kind": kind, "args": list(args)})
 
 
