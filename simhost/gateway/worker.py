@@ -26,7 +26,7 @@ BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.25
 REG_HOME, REG_ROAMING = 1, 5  # +CREG <stat> values that mean registered
 STORAGE_HIGH_WATER = 0.8
-DEAD_AFTER_FAILURES = 1_000_000
+DEAD_AFTER_FAILURES = 10  # consecutive failed sessions before the port is reported dead (it keeps retrying)
 
 
 class PortState(StrEnum):
@@ -114,6 +114,7 @@ class PortWorker(threading.Thread):
         sweep_interval_s: float = SWEEP_INTERVAL_S,
         watchdog_idle_s: float = WATCHDOG_IDLE_S,
         backoff_max_s: float = BACKOFF_MAX_S,
+        dead_after_failures: int = DEAD_AFTER_FAILURES,
     ) -> None:
         super().__init__(name=f"simhost-port-{config.name}", daemon=True)
         self.config = config
@@ -123,6 +124,7 @@ class PortWorker(threading.Thread):
         self.sweep_interval_s = sweep_interval_s
         self.watchdog_idle_s = watchdog_idle_s
         self.backoff_max_s = backoff_max_s
+        self.dead_after_failures = dead_after_failures
         self.status = PortStatus(port=config.name, msisdn=config.msisdn)
         self.events: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
         self.stopping = threading.Event()
@@ -157,7 +159,7 @@ class PortWorker(threading.Thread):
                 self._close_driver()
             if self.stopping.is_set():
                 break
-            self._set_state(PortState.DEGRADED)
+            self._set_state(PortState.DEAD if failures >= self.dead_after_failures else PortState.DEGRADED)
             self._backoff(failures)
         self._set_state(PortState.STOPPED)
 
@@ -337,6 +339,11 @@ class PortWorker(threading.Thread):
         self.spool.store_pdu(self._who(), stored.pdu)
         self.status.received += 1
         self._driver.delete_message(index)
+        total = self.status.storage_total
+        if total and index + 1 >= total * STORAGE_HIGH_WATER:
+            # a high index means notifications were missed and the storage is filling: empty it now
+            self.log.info("port %s: message at index %d of %d; sweeping the storage", self.config.name, index, total)
+            self._sweep()
 
     def _sweep(self) -> None:
         """Read, commit and delete everything on the SIM (stat 4 = all)."""
