@@ -30,14 +30,14 @@ def udev_rules(out: Path | None) -> None:
     try:
         text = RULES_FILE.read_text()
     except OSError as exc:
-        raise click.ClickException(f"cannot read the rules shipped with simhost ({RULES_FILE}): {exc.strerror}")
+        raise click.ClickException(f"cannot read the rules shipped with simhost ({RULES_FILE}): {exc.strerror}") from None
     if out is None:
         click.echo(text, nl=False)
         return
     try:
         out.write_text(text)
     except OSError as exc:
-        raise click.ClickException(f"cannot write {out}: {exc.strerror}")
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
     click.echo(f"wrote {out}; now run: udevadm control --reload && udevadm trigger", err=True)
 
 

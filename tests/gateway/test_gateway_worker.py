@@ -33,7 +33,8 @@ def test_missing_modem_goes_dead_then_recovers_when_plugged(tmp_path: Path) -> N
     bank = None
     try:
         assert worker.wait_entered(PortState.DEAD, 0, WAIT_S), worker.status.to_json()
-        assert worker.status.last_error and "port01" in worker.status.last_error
+        assert worker.status.last_error
+        assert "port01" in worker.status.last_error
         bank = Bank(bank_dir, ports=1, profiles=("sim800",), seed=2)
         bank.start()
         assert worker.ready.wait(WAIT_S), worker.status.to_json()
