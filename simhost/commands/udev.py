@@ -30,7 +30,7 @@ def udev_rules(out: Path | None) -> None:
     try:
         text = RULES_FILE.read_text()
     except OSError as exc:
-        raise click.ClickException(f"cannot read the rules shipped with simhost ({RULES_FILE}): {exc.strerror}") from None
+        raise click.ClickException(f"cannot read the shipped rules ({RULES_FILE}): {exc.strerror}") from None
     if out is None:
         click.echo(text, nl=False)
         return
