@@ -29,12 +29,19 @@ def make_client(
     client_id_prefix: str,
     *,
     will: tuple[str, str] | None = None,
+    client_id: str | None = None,
+    manual_ack: bool = False,
 ) -> paho.Client:
-    """A paho client for `target`; `will` is (topic, payload), published retained at QoS 1."""
+    """A paho client for `target`; `will` is (topic, payload), published retained at QoS 1.
+
+    Without `client_id` the id is the prefix plus a random suffix (a fresh session each start);
+    with one, the caller can keep a persistent session across restarts.
+    """
     client = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"{client_id_prefix}-{uuid.uuid4().hex[:8]}",
+        client_id=client_id or f"{client_id_prefix}-{uuid.uuid4().hex[:8]}",
         protocol=paho.MQTTv5,
+        manual_ack=manual_ack,
     )
     if target.username:
         client.username_pw_set(target.username, target.password)

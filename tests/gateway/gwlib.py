@@ -39,12 +39,16 @@ class GatewayProcess:
         assert out.returncode == 0, out.stderr
 
     def start(self, *extra: str) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "simhost"), "-vv", "run", "--only", "gateway", *extra],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.proc = self.spawn("gateway", *extra)
+
+    def spawn(self, only: str, *extra: str, log_name: str | None = None) -> subprocess.Popen[bytes]:
+        """`simhost run --only ONLY` with this database and prefix, logging to the work directory."""
+        path = self.workdir / (log_name or f"{only}.log")
+        with path.open("ab") as log:
+            return subprocess.Popen(
+                [str(VENV_BIN / "simhost"), "-vv", "run", "--only", only, *extra],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
 
     def kill(self) -> None:
         if self.proc is not None:
