@@ -191,8 +191,10 @@ def run(obj: Context, only: str | None) -> None:
 
 def _attach_optional_commands() -> None:
     from simhost.commands.pdu import pdu
+    from simhost.commands.udev import udev
 
     main.add_command(pdu)
+    main.add_command(udev)
 
 
 try:
