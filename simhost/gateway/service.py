@@ -117,7 +117,7 @@ class Gateway:
         self.spool = Spool(sessions, self.topics, settings.region)
         self.relay = OutboxRelay(self.spool, settings, self.gateway_id)
         self.spool_wakeup = self.relay.wake.set
-        self.spool._on_new = self.spool_wakeup
+        self.spool.on_new_message = self.spool_wakeup
         self.status_client = make_client(
             settings.mqtt, f"simhost-gw-status-{self.gateway_id}",
             will=(self.topics.gateway_status(self.gateway_id),

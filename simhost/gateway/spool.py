@@ -65,7 +65,7 @@ class Spool:
         self.topics = topics
         self.region = region
         self.reassembly_timeout = timedelta(seconds=reassembly_timeout_s)
-        self._on_new = on_new_message
+        self.on_new_message = on_new_message
         self._lock = threading.Lock()
 
     def store_pdu(self, who: PortIdentity, pdu_hex: str) -> StoreResult:
@@ -93,8 +93,8 @@ class Spool:
                 return StoreResult(part_id, False, None, "status-report")
             else:
                 result = self._store_sms_part(s, who, part_id, pdu_hex, decoded, now)
-        if result.message_id is not None and self._on_new is not None:
-            self._on_new()
+        if result.message_id is not None and self.on_new_message is not None:
+            self.on_new_message()
         return result
 
     def _store_sms_part(
@@ -175,8 +175,8 @@ class Spool:
                 missing = [n for n in range(1, first.total + 1) if n not in have]
                 who = PortIdentity(first.port, first.iccid, first.msisdn)
                 done.append(self._assemble(s, who, parts, now, missing=missing))
-        if done and self._on_new is not None:
-            self._on_new()
+        if done and self.on_new_message is not None:
+            self.on_new_message()
         return done
 
     def store_call(self, who: PortIdentity, caller: str | None, caller_type: int | None,
@@ -187,8 +187,8 @@ class Spool:
             if s.get(OutboxMessage, message_id) is None:
                 payload = build_call(message_id, who, caller, caller_type, rang_at, self.region)
                 self._add_outbox(s, message_id, who.port, "call", payload)
-        if self._on_new is not None:
-            self._on_new()
+        if self.on_new_message is not None:
+            self.on_new_message()
         return message_id
 
     def _add_outbox(self, s: Session, message_id: str, port: str, kind: str,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +48,36 @@ def test_missing_modem_goes_dead_then_recovers_when_plugged(tmp_path: Path) -> N
         worker.join()
         if bank is not None:
             bank.stop()
+
+
+def test_direct_delivery_with_cnma(tmp_path: Path) -> None:
+    """A modem set up for +CMT (AT+CNMI=2,2 with AT+CSMS=1): each message is stored, then acknowledged."""
+    bank = Bank(tmp_path / "bank", ports=1, profiles=("generic",), seed=6)
+    bank.start()
+    modem = bank.ports[0]
+
+    def direct(p: PortConfig) -> Any:
+        driver = open_driver(p.url, port_name=p.name)
+        driver.quirks = replace(driver.quirks, cnmi_variants=("2,2,0,1,0",), init_extras=("AT+CSMS=1",))
+        return driver
+
+    db = f"sqlite:///{tmp_path}/w.db"
+    upgrade(db)
+    spool = Spool(make_sessions(make_engine(db)), Topics("t"), "RU")
+    stored = threading.Event()
+    spool.on_new_message = stored.set
+    worker = PortWorker(PortConfig(name="port01", url=modem.path), spool, direct)
+    try:
+        worker.start()
+        assert worker.ready.wait(WAIT_S)
+        modem.sms("+79161234567", "delivered directly")
+        assert stored.wait(WAIT_S)
+        rows = spool.pending(10, set())
+        assert [json.loads(r.payload)["text"] for r in rows] == ["delivered directly"]
+        # acknowledged: nothing stored on the SIM, nothing waiting for a resend
+        assert modem.wait_until(lambda m: any("AT+CNMA" in str(e) for e in m.state()["at_log"]), WAIT_S)
+        assert modem.state()["storage"] == []
+    finally:
+        worker.stop()
+        worker.join()
+        bank.stop()
