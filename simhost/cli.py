@@ -190,9 +190,11 @@ def run(obj: Context, only: str | None) -> None:
 
 
 def _attach_optional_commands() -> None:
+    from simhost.commands.mqtt import mqtt
     from simhost.commands.pdu import pdu
     from simhost.commands.udev import udev
 
+    main.add_command(mqtt)
     main.add_command(pdu)
     main.add_command(udev)
 

@@ -1,0 +1,488 @@
+"""Broker access control: the written passwd/acl files enforced by a real Mosquitto, and `simhost mqtt acl`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import paho.mqtt.client as paho
+import pytest
+from click.testing import CliRunner
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import text
+
+from simhost.commands.mqtt import _default_broker_user, mqtt
+from simhost.config import Settings
+from simhost.db import make_engine, make_sessions
+from simhost.security.acl import (
+    AclError,
+    ServiceCredentials,
+    WrittenFiles,
+    render_acl,
+    render_passwd,
+    write_acl_files,
+)
+from simhost.security.mqttauth import check_password, hash_password
+from simhost.topics import Topics
+from tests.brokerlib import PrivateBroker
+
+PREFIX = "acltest"
+T = Topics(PREFIX)
+WAIT_S = 5.0
+NOT_AUTHORIZED = 135  # MQTT v5 reason code, in CONNACK and PUBACK alike
+PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+
+
+def accepted(reason: ReasonCode) -> bool:
+    """A PUBACK that is not a refusal (`No matching subscribers` counts as accepted)."""
+    return not reason.is_failure
+
+
+class Peer:
+    """One authenticated MQTT v5 client; every broker answer is kept and waited on with a timeout."""
+
+    def __init__(self, port: int, user: str | None, password: str | None,
+                 *, will: tuple[str, str] | None = None) -> None:
+        self._cond = threading.Condition()
+        self.connack: ReasonCode | None = None
+        self.messages: list[tuple[str, bytes]] = []
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.subacks: dict[int, list[ReasonCode]] = {}
+        self.client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                                  client_id=f"acl-{user}-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
+        if user is not None:
+            self.client.username_pw_set(user, password)
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
+        self.client.on_subscribe = self._on_subscribe
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            client.disconnect()  # no reconnect attempts: a refusal is the answer we wait for
+        with self._cond:
+            self.connack = reason
+            self._cond.notify_all()
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+            self._cond.notify_all()
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        with self._cond:
+            self.pubacks[mid] = reason
+            self._cond.notify_all()
+
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, reasons: list[ReasonCode], _p: Any) -> None:
+        with self._cond:
+            self.subacks[mid] = reasons
+            self._cond.notify_all()
+
+    def _wait(self, predicate: Callable[[], bool], what: str) -> None:
+        with self._cond:
+            if not self._cond.wait_for(predicate, WAIT_S):
+                raise AssertionError(f"timed out waiting for {what}")
+
+    def connected(self) -> ReasonCode:
+        self._wait(lambda: self.connack is not None, "CONNACK")
+        assert self.connack is not None
+        return self.connack
+
+    def ready(self) -> Peer:
+        reason = self.connected()
+        assert not reason.is_failure, f"connection refused: {reason}"
+        return self
+
+    def subscribe(self, *topics: str) -> Peer:
+        _rc, mid = self.client.subscribe([(t, 1) for t in topics])
+        assert mid is not None
+        self._wait(lambda: mid in self.subacks, "SUBACK")
+        assert all(not r.is_failure for r in self.subacks[mid]), self.subacks[mid]
+        return self
+
+    def publish(self, topic: str, payload: str, *, retain: bool = False) -> ReasonCode:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        self._wait(lambda: info.mid in self.pubacks, f"PUBACK for {topic}")
+        return self.pubacks[info.mid]
+
+    def wait_for_payload(self, payload: bytes) -> list[tuple[str, bytes]]:
+        """Everything received up to and including `payload` (broker order is publish order)."""
+        self._wait(lambda: any(p == payload for _t, p in self.messages), f"message {payload!r}")
+        with self._cond:
+            return list(self.messages)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _broker_dir() -> Path:
+    # Mosquitto started as root reads its files as the mosquitto user, so the directory must be traversable.
+    d = Path(tempfile.mkdtemp(prefix="simhost-acl-"))
+    os.chmod(d, 0o755)
+    return d
+
+
+def _customers() -> list[tuple[str, str | None, bool]]:
+    return [
+        ("alice", hash_password(PASSWORDS["alice"]), True),
+        ("bob", hash_password(PASSWORDS["bob"]), True),
+        ("carol", hash_password(PASSWORDS["carol"]), False),  # disabled
+        ("dave", None, True),  # no MQTT password
+    ]
+
+
+def _start_broker(files: WrittenFiles) -> PrivateBroker:
+    if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+        pytest.skip("mosquitto is not installed (scripts/setup.sh installs it)")
+    broker = PrivateBroker(extra_config=files.snippet.read_text())
+    try:
+        broker.start()
+    except BaseException:
+        broker.close()
+        raise
+    return broker
+
+
+class Secured:
+    def __init__(self, broker: PrivateBroker, files: WrittenFiles) -> None:
+        self.broker = broker
+        self.files = files
+        self.services = files.credentials.passwords
+        self.group = files.credentials.router_group
+        self.peers: list[Peer] = []
+
+    def peer(self, user: str | None, password: str | None = None, **kw: Any) -> Peer:
+        if password is None and user is not None:
+            password = PASSWORDS.get(user) or self.services[user]
+        p = Peer(self.broker.port, user, password, **kw)
+        self.peers.append(p)
+        return p
+
+
+@pytest.fixture(scope="module")
+def secured() -> Iterator[Secured]:
+    out = _broker_dir()
+    try:
+        files = write_acl_files(out, PREFIX, _customers(), broker_user=_default_broker_user())
+        broker = _start_broker(files)
+        try:
+            yield Secured(broker, files)
+        finally:
+            broker.close()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.fixture
+def net(secured: Secured) -> Iterator[Secured]:
+    yield secured
+    for p in secured.peers:
+        p.close()
+    secured.peers.clear()
+
+
+# ---- against a real Mosquitto -------------------------------------------------------------------------
+
+
+def test_customer_receives_only_her_own_messages(net: Secured) -> None:
+    by_owners = net.peer("alice").ready().subscribe(f"{PREFIX}/v1/owners/#")
+    by_all = net.peer("alice").ready().subscribe("#")
+    bob = net.peer("bob").ready().subscribe(f"{PREFIX}/v1/owners/#")
+    router = net.peer("router").ready()
+    assert accepted(router.publish(T.owner_messages("bob"), "for-bob"))
+    assert accepted(router.publish(T.owner_messages("alice"), "for-alice"))
+    for alice in (by_owners, by_all):
+        assert alice.wait_for_payload(b"for-alice") == [(T.owner_messages("alice"), b"for-alice")]
+    # bob's arrived before alice's was published, so bob's subscription saw it first
+    assert bob.wait_for_payload(b"for-bob")[0] == (T.owner_messages("bob"), b"for-bob")
+    assert (T.owner_messages("alice"), b"for-alice") not in bob.messages
+
+
+def test_customer_cannot_publish_inbound_or_owner_messages(net: Secured) -> None:
+    router = net.peer("router").ready().subscribe(f"$share/{net.group}/{T.inbound_all}")
+    bob = net.peer("bob").ready().subscribe(f"{PREFIX}/v1/owners/#")
+    alice = net.peer("alice").ready()
+    forged = alice.publish(T.inbound("port01"), '{"forged": true}')
+    assert forged.is_failure
+    assert forged.value == NOT_AUTHORIZED
+    assert forged.getName() == "Not authorized"
+    assert alice.publish(T.owner_messages("bob"), "forged-for-bob").value == NOT_AUTHORIZED
+    assert alice.publish(T.unrouted, "forged-unrouted").value == NOT_AUTHORIZED
+    assert alice.publish(T.port_status("port01"), "{}").value == NOT_AUTHORIZED
+    gateway = net.peer("gateway").ready()
+    assert accepted(gateway.publish(T.inbound("port01"), "genuine"))
+    assert accepted(net.peer("router").ready().publish(T.owner_messages("bob"), "genuine-for-bob"))
+    assert router.wait_for_payload(b"genuine") == [(T.inbound("port01"), b"genuine")]
+    assert bob.wait_for_payload(b"genuine-for-bob") == [(T.owner_messages("bob"), b"genuine-for-bob")]
+
+
+def test_wrong_password_disabled_unknown_and_anonymous_are_refused(net: Secured) -> None:
+    attempts = {
+        "wrong password": net.peer("alice", "not-her-password"),
+        "disabled customer": net.peer("carol"),
+        "customer without an MQTT password": net.peer("dave", "anything"),
+        "unknown user": net.peer("mallory", "x"),
+        "service account, wrong password": net.peer("router", "guess"),
+        "anonymous": net.peer(None),
+    }
+    for what, peer in attempts.items():
+        reason = peer.connected()
+        assert reason.value == NOT_AUTHORIZED, f"{what}: {reason}"
+
+
+def test_gateway_publishes_and_router_receives_through_shared_subscription(net: Secured) -> None:
+    router = net.peer("router").ready().subscribe(
+        f"$share/{net.group}/{T.inbound_all}", f"$share/{net.group}/{T.sent}", f"{PREFIX}/v1/gateways/+/status")
+    spy = net.peer("alice").ready().subscribe(f"$share/spies/{T.inbound_all}", f"{PREFIX}/v1/gateways/+/status")
+    will = (T.gateway_status("gw1"), '{"state": "offline"}')
+    gateway = net.peer("gateway", will=will).ready()
+    assert accepted(gateway.publish(T.gateway_status("gw1"), '{"state": "online"}', retain=True))
+    assert accepted(gateway.publish(T.port_status("port01"), '{"state": "ready"}', retain=True))
+    assert accepted(gateway.publish(T.inbound("port01"), "sms-1"))
+    got = router.wait_for_payload(b"sms-1")
+    assert (T.gateway_status("gw1"), b'{"state": "online"}') in got
+    assert got[-1] == (T.inbound("port01"), b"sms-1")
+    # the router keeps port statuses (a dead gateway's ports become offline) and routes to owners
+    assert accepted(router.publish(T.port_status("port01"), '{"state": "offline"}', retain=True))
+    assert accepted(router.publish(T.unrouted, "unassigned"))
+    alice = net.peer("alice").ready().subscribe(T.owner_messages("alice"))
+    assert accepted(router.publish(T.owner_messages("alice"), "done"))
+    alice.wait_for_payload(b"done")
+    assert spy.messages == []
+    assert accepted(gateway.publish(T.gateway_status("gw1"), "", retain=True))
+    assert accepted(gateway.publish(T.port_status("port01"), "", retain=True))
+
+
+def test_customer_may_publish_send_and_sent(net: Secured) -> None:
+    router = net.peer("router").ready().subscribe(f"$share/{net.group}/{T.sent}")
+    gateway = net.peer("gateway").ready().subscribe(T.send)
+    alice = net.peer("alice").ready()
+    assert accepted(alice.publish(T.send, '{"to": "+79001234567", "text": "hi"}'))
+    assert accepted(alice.publish(T.sent, '{"from": "+79000000001", "to": "+79001234567", "owner": "alice"}'))
+    assert gateway.wait_for_payload(b'{"to": "+79001234567", "text": "hi"}')[0][0] == T.send
+    assert router.wait_for_payload(
+        b'{"from": "+79000000001", "to": "+79001234567", "owner": "alice"}')[0][0] == T.sent
+    # and nothing else of the services' traffic: a customer cannot read what others send
+    bob = net.peer("bob").ready().subscribe(T.send, T.sent, T.owner_messages("bob"))
+    assert accepted(alice.publish(T.send, "alice-again"))
+    assert accepted(net.peer("router").ready().publish(T.owner_messages("bob"), "marker"))
+    assert bob.wait_for_payload(b"marker") == [(T.owner_messages("bob"), b"marker")]
+
+
+def test_operator_reads_everything_and_writes_nothing(net: Secured) -> None:
+    operator = net.peer("operator").ready().subscribe(f"{PREFIX}/#")
+    router = net.peer("router").ready()
+    assert accepted(router.publish(T.owner_messages("alice"), "a"))
+    assert accepted(router.publish(T.unrouted, "u"))
+    assert accepted(net.peer("gateway").ready().publish(T.inbound("port02"), "i"))
+    topics = [t for t, _p in operator.wait_for_payload(b"i")]
+    assert topics[-3:] == [T.owner_messages("alice"), T.unrouted, T.inbound("port02")]
+    assert operator.publish(T.inbound("port02"), "x").value == NOT_AUTHORIZED
+    assert operator.publish(T.owner_messages("alice"), "x").value == NOT_AUTHORIZED
+
+
+def test_disabling_a_customer_takes_effect_on_broker_reload() -> None:
+    out = _broker_dir()
+    broker_user = _default_broker_user()
+    try:
+        files = write_acl_files(out, PREFIX, _customers(), broker_user=broker_user)
+        broker = _start_broker(files)
+        peers: list[Peer] = []
+        try:
+            peers.append(Peer(broker.port, "alice", PASSWORDS["alice"]).ready())
+            again = [(login, h, enabled and login != "alice") for login, h, enabled in _customers()]
+            write_acl_files(out, PREFIX, again, broker_user=broker_user)
+            assert broker.proc is not None
+            broker.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + WAIT_S
+            refused = False
+            while not refused and time.monotonic() < deadline:
+                attempt = Peer(broker.port, "alice", PASSWORDS["alice"])
+                peers.append(attempt)
+                refused = attempt.connected().is_failure
+            assert refused, "alice could still connect after the reload"
+            # service passwords were kept, so the services reconnect after the reload
+            peers.append(Peer(broker.port, "router", files.credentials.passwords["router"]).ready())
+        finally:
+            for p in peers:
+                p.close()
+            broker.close()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+# ---- the files themselves -------------------------------------------------------------------------------
+
+
+def test_acl_grants_each_account_only_its_topics() -> None:
+    acl = render_acl("sh", ["bob", "alice"])
+    blocks: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in acl.splitlines():
+        if line.startswith("user "):
+            current = blocks.setdefault(line, [])
+        elif line.startswith("topic "):
+            current.append(line)
+    assert blocks["user alice"] == [
+        "topic read sh/v1/owners/alice/#", "topic write sh/v1/send", "topic write sh/v1/sent"]
+    assert blocks["user bob"][0] == "topic read sh/v1/owners/bob/#"
+    assert blocks["user operator"] == ["topic read sh/#"]
+    assert "topic write sh/v1/gateways/+/status" in blocks["user gateway"]
+    assert "topic write sh/v1/inbound/+" in blocks["user gateway"]
+    assert "topic read sh/v1/inbound/#" in blocks["user router"]
+    assert set(blocks) == {"user alice", "user bob", "user gateway", "user router", "user operator"}
+    assert not any(line.startswith(("topic", "pattern")) for line in acl.split("\nuser ")[0].splitlines())
+
+
+@pytest.mark.parametrize("login", ["a/b", "a+", "#", "with space", "co:lon", "$sys", ""])
+def test_logins_that_would_break_the_files_are_rejected(login: str) -> None:
+    with pytest.raises(AclError):
+        render_acl("sh", [login])
+
+
+def test_customer_named_like_a_service_and_bad_prefix_are_rejected() -> None:
+    with pytest.raises(AclError, match="router service account"):
+        render_acl("sh", ["router"])
+    for prefix in ("", "a/+/b", "$SYS", "a//b", "x y"):
+        with pytest.raises(AclError):
+            render_acl(prefix, ["alice"])
+
+
+def test_passwd_lines_and_hashes() -> None:
+    h = hash_password("pw")
+    assert render_passwd({"bob": h, "alice": h}) == f"alice:{h}\nbob:{h}\n"
+    with pytest.raises(AclError):
+        render_passwd({"alice": "plaintext"})
+
+
+def test_service_passwords_are_made_once_and_kept_private(tmp_path: Path) -> None:
+    files = write_acl_files(tmp_path, "sh", _customers())
+    first = json.loads(files.services.read_text())
+    assert set(first["passwords"]) == {"gateway", "router", "operator"}
+    for f in (files.services, files.passwd, files.acl):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    assert files.customers == ("alice", "bob")
+    assert files.left_out == ("carol", "dave")
+    users = dict(line.split(":", 1) for line in files.passwd.read_text().splitlines())
+    assert set(users) == {"alice", "bob", "gateway", "router", "operator"}
+    assert check_password(first["passwords"]["router"], users["router"])
+    assert check_password(PASSWORDS["alice"], users["alice"])
+    assert f"password_file {tmp_path.resolve()}/passwd" in files.snippet.read_text()
+    assert "allow_anonymous false" in files.snippet.read_text()
+
+    os.chmod(files.services, 0o644)
+    again = write_acl_files(tmp_path, "sh", [])
+    assert json.loads(again.services.read_text()) == first
+    assert again.credentials == ServiceCredentials.load_or_create(tmp_path)
+    assert stat.S_IMODE(again.services.stat().st_mode) == 0o600
+    assert again.customers == ()
+    assert "alice" not in again.passwd.read_text()
+
+
+def test_unreadable_services_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "services.json").write_text('{"gateway": "x"}')
+    with pytest.raises(AclError, match="not what `simhost mqtt acl` writes"):
+        write_acl_files(tmp_path, "sh", [])
+
+
+# ---- the command ----------------------------------------------------------------------------------------
+
+
+class PlainContext:
+    """What the CLI puts in ctx.obj, on a database left exactly as the test made it."""
+
+    def __init__(self, db_url: str) -> None:
+        self.settings = Settings(db_url=db_url, topic_prefix="cli")
+        self.engine = make_engine(db_url)
+
+    def sessions(self) -> Any:
+        return make_sessions(self.engine)
+
+
+def _invoke(obj: PlainContext, *args: str) -> Any:
+    result = CliRunner().invoke(mqtt, list(args), obj=obj)
+    obj.engine.dispose()
+    return result
+
+
+def test_command_writes_files_from_the_customers_table(tmp_path: Path) -> None:
+    obj = PlainContext(f"sqlite:///{tmp_path}/reg.db")
+    with obj.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE customers (login TEXT PRIMARY KEY, enabled BOOLEAN, "
+                          "mqtt_password_hash TEXT, name TEXT)"))
+        conn.execute(text("INSERT INTO customers VALUES (:l, :e, :h, 'x')"), [
+            {"l": "alice", "e": True, "h": hash_password("a")},
+            {"l": "bob", "e": False, "h": hash_password("b")},
+            {"l": "carol", "e": True, "h": None},
+        ])
+    out = tmp_path / "mqtt"
+    result = _invoke(obj, "acl", "--out", str(out), "--broker-user", "", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["customers"] == ["alice"]
+    assert summary["left_out"] == ["bob", "carol"]
+    assert summary["router_group"].startswith("routers-")
+    assert "topic read cli/v1/owners/alice/#" in (out / "acl").read_text()
+    assert "user bob" not in (out / "acl").read_text()
+    result = _invoke(obj, "acl", "--out", str(out), "--broker-user", "")
+    assert result.exit_code == 0, result.output
+    assert f"--router-group {summary['router_group']}" in result.output
+
+
+def test_command_without_customers_table_says_to_upgrade(tmp_path: Path) -> None:
+    obj = PlainContext(f"sqlite:///{tmp_path}/empty.db")
+    result = _invoke(obj, "acl", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: the database has no customers table: "
+                                     "run `simhost db upgrade` first")
+    with obj.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE customers (login TEXT, enabled BOOLEAN)"))
+    result = _invoke(obj, "acl", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "customers.mqtt_password_hash" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_command_reports_bad_logins_and_unwritable_dir_in_one_line(tmp_path: Path) -> None:
+    obj = PlainContext(f"sqlite:///{tmp_path}/reg.db")
+    with obj.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE customers (login TEXT, enabled BOOLEAN, mqtt_password_hash TEXT)"))
+        conn.execute(text("INSERT INTO customers VALUES ('a/b', 1, :h)"), {"h": hash_password("x")})
+    result = _invoke(obj, "acl", "--out", str(tmp_path / "out"), "--broker-user", "")
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert "'a/b' cannot be an MQTT username" in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with obj.engine.begin() as conn:
+        conn.execute(text("DELETE FROM customers"))
+    result = _invoke(obj, "acl", "--out", str(blocker / "sub"), "--broker-user", "")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot write into")
+
+
+def test_help_says_what_is_written_and_how_to_use_it() -> None:
+    result = CliRunner().invoke(mqtt, ["acl", "--help"])
+    assert result.exit_code == 0
+    for words in ("passwd", "acl_file", "services.json", "mosquitto.conf.snippet", "allow_anonymous false",
+                  "systemctl reload mosquitto", "--router-group"):
+        assert words in result.output, words
+    assert isinstance(mqtt, click.Group)
