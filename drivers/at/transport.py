@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import select
 from typing import Protocol
 
 import serial
@@ -51,7 +54,23 @@ class SerialTransport:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortOpenError(f"{self.name}: cannot open {url}: {exc}") from exc
 
+        # pyserial's POSIX port waits with select(), which fails for descriptors numbered 1024 and above,
+        # so a gateway with a few hundred ports would lose the last ones. Those ports are read and
+        # written here with poll() on the same descriptor instead.
+        fd = getattr(self._port, "fd", None)
+        abort = getattr(self._port, "pipe_abort_read_r", None)
+        plain = type(self._port) is serial.Serial  # not spy:// or another wrapper that must see the bytes
+        self._fd: int | None = fd if plain and isinstance(fd, int) and isinstance(abort, int) else None
+        self._abort_r: int | None = abort if self._fd is not None else None
+        self._poll: select.poll | None = None
+        if self._fd is not None and self._abort_r is not None:
+            self._poll = select.poll()
+            self._poll.register(self._fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+            self._poll.register(self._abort_r, select.POLLIN)
+
     def read_chunk(self) -> bytes:
+        if self._poll is not None:
+            return self._read_polled()
         try:
             first = self._port.read(1)
             if not first:
@@ -62,7 +81,51 @@ class SerialTransport:
             # pyserial raises TypeError/AttributeError when the port was closed under a read.
             raise ConnectionLostError(f"{self.name}: read failed: {exc}") from exc
 
+    def _read_polled(self) -> bytes:
+        assert self._poll is not None
+        assert self._fd is not None
+        try:
+            events = self._poll.poll(IDLE_POLL_S * 1000)
+            ready = {fd for fd, _mask in events}
+            if self._abort_r in ready:
+                with contextlib.suppress(OSError):
+                    os.read(self._abort_r, 1000)
+                return b""
+            if self._fd not in ready:
+                return b""
+            try:
+                data = os.read(self._fd, 4096)
+            except BlockingIOError:
+                return b""
+            if not data:
+                # readable but nothing to read: the device went away (pty master closed, USB unplugged)
+                raise ConnectionLostError(f"{self.name}: device reports readiness to read but returned no data")
+            return data
+        except OSError as exc:
+            raise ConnectionLostError(f"{self.name}: read failed: {exc}") from exc
+
+    def _write_polled(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        waiter = select.poll()
+        waiter.register(self._fd, select.POLLOUT)
+        try:
+            while view:
+                try:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+                except BlockingIOError:
+                    waiter.poll(IDLE_POLL_S * 1000)
+                except OSError as exc:
+                    if exc.errno != errno.EINTR:
+                        raise
+        except OSError as exc:
+            raise ConnectionLostError(f"{self.name}: write failed: {exc}") from exc
+
     def write(self, data: bytes) -> None:
+        if self._fd is not None:
+            self._write_polled(data)
+            return
         try:
             self._port.write(data)
         except (serial.SerialException, OSError) as exc:
