@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -28,6 +29,20 @@ STATUS_INTERVAL_S = 30.0
 STATUS_EXPIRY_S = 3 * STATUS_INTERVAL_S
 EXPIRE_INTERVAL_S = 60.0
 MAX_IN_FLIGHT = 1000
+
+
+FDS_PER_PORT = 8  # the tty, pyserial's two pipes, the channel's wake-ups, with room to spare
+
+
+def raise_open_files_limit(ports: int) -> None:
+    """Lift the soft limit on open files (often 1024) towards the hard one for a gateway of `ports` ports."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 256 + FDS_PER_PORT * ports
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < want:
+            log.warning("open files limited to %d (hard limit); %d ports may need %d", new, ports, want)
 
 
 def load_ports(sessions: sessionmaker[Session]) -> list[PortConfig]:
@@ -164,6 +179,7 @@ class Gateway:
                     log.exception("reassembly expiry failed")
 
     def start(self) -> None:
+        raise_open_files_limit(len(self.workers))
         target = self.settings.mqtt
         self.status_client.connect_async(target.host, target.port)
         self.status_client.loop_start()
