@@ -7,6 +7,7 @@ import logging
 import resource
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ STATUS_INTERVAL_S = 30.0
 STATUS_EXPIRY_S = 3 * STATUS_INTERVAL_S
 EXPIRE_INTERVAL_S = 60.0
 MAX_IN_FLIGHT = 1000
+RESCAN_INTERVAL_S = 5.0
 
 
 FDS_PER_PORT = 8  # the tty, pyserial's two pipes, the channel's wake-ups, with room to spare
@@ -58,12 +60,13 @@ class OutboxRelay(threading.Thread):
         super().__init__(name="simhost-relay", daemon=True)
         self.spool = spool
         self.wake = threading.Event()
+        self.new_rows = threading.Event()
         self.stopping = threading.Event()
         self._handed: set[str] = set()
         self._acked: list[str] = []
         self._lock = threading.Lock()
         self.publisher = AckingPublisher(
-            settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self.wake.set,
+            settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self.notify_new,
         )
 
     def _on_acked(self, message_id: str) -> None:
@@ -90,23 +93,36 @@ class OutboxRelay(threading.Thread):
             with self._lock:
                 self._handed.difference_update(acked)
 
+    def notify_new(self) -> None:
+        """The spool has new outbox rows."""
+        self.new_rows.set()
+        self.wake.set()
+
     def run(self) -> None:
+        next_scan = 0.0
         while not self.stopping.is_set():
-            self.wake.wait(timeout=5.0)
+            self.wake.wait(timeout=RESCAN_INTERVAL_S)
             self.wake.clear()
             try:
                 self._flush_acks()
-                if len(self._handed) >= MAX_IN_FLIGHT:
+                with self._lock:
+                    in_flight = len(self._handed)
+                # The outbox is read when rows were added (or room freed up after a full window), and
+                # every few seconds anyway; a PUBACK alone only marks its row.
+                due = time.monotonic() >= next_scan
+                if in_flight >= MAX_IN_FLIGHT or not (self.new_rows.is_set() or due):
                     continue
+                self.new_rows.clear()
+                next_scan = time.monotonic() + RESCAN_INTERVAL_S
                 with self._lock:
                     handed = set(self._handed)
-                rows = self.spool.pending(RELAY_BATCH, handed)
+                rows = self.spool.pending(min(RELAY_BATCH, MAX_IN_FLIGHT - in_flight), handed)
                 for row in rows:
                     with self._lock:
                         self._handed.add(row.id)
                     self.publisher.publish(row.id, row.topic, row.payload)
-                if len(rows) == RELAY_BATCH:
-                    self.wake.set()
+                if rows:
+                    self.new_rows.set()  # there may be more: read again on the next round
             except Exception:
                 log.exception("outbox relay step failed; retrying")
                 self.stopping.wait(1.0)
@@ -131,8 +147,7 @@ class Gateway:
         self.relay_ready = threading.Event()
         self.spool = Spool(sessions, self.topics, settings.region)
         self.relay = OutboxRelay(self.spool, settings, self.gateway_id)
-        self.spool_wakeup = self.relay.wake.set
-        self.spool.on_new_message = self.spool_wakeup
+        self.spool.on_new_message = self.relay.notify_new
         self.status_client = make_client(
             settings.mqtt, f"simhost-gw-status-{self.gateway_id}",
             will=(self.topics.gateway_status(self.gateway_id),

@@ -202,11 +202,11 @@ class Spool:
 
     def pending(self, limit: int, exclude: set[str]) -> list[OutboxMessage]:
         """Outbox rows not yet acknowledged by the broker, oldest first, skipping ids in `exclude`."""
+        query = select(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+        if exclude:
+            query = query.where(OutboxMessage.id.not_in(exclude))
         with self.sessions() as s:
-            query = (select(OutboxMessage).where(OutboxMessage.published_at.is_(None))
-                     .order_by(OutboxMessage.created_at).limit(limit + len(exclude)))
-            rows = [r for r in s.scalars(query).all() if r.id not in exclude]
-        return rows[:limit]
+            return list(s.scalars(query.order_by(OutboxMessage.created_at).limit(limit)).all())
 
     def mark_published(self, message_ids: Sequence[str]) -> None:
         if not message_ids:
