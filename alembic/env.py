@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import simhost.registry.models  # noqa: F401  (registers the registry tables on Base.metadata)
 from alembic import context
 from simhost.db import make_engine
 from simhost.models import Base

@@ -198,6 +198,11 @@ def _attach_optional_commands() -> None:
     main.add_command(pdu)
     main.add_command(udev)
 
+    from simhost.commands.registry import COMMANDS as REGISTRY_COMMANDS
+
+    for command in REGISTRY_COMMANDS:
+        main.add_command(command)
+
 
 try:
     _attach_optional_commands()

@@ -1,0 +1,727 @@
+"""`simhost owner|slot|whitelist|sent|inbox|status`: field engineers register and inspect the registry."""
+
+from __future__ import annotations
+
+import getpass
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from simhost.models import InboundPart, OutboxMessage, Port
+from simhost.registry import validate
+from simhost.registry.models import (
+    Customer,
+    RoutedMessage,
+    SimSlot,
+    WhitelistEntry,
+    bump_version,
+    current_version,
+)
+from simhost.registry.snapshot import find_customer, record_send
+from simhost.registry.validate import ValidationError
+from simhost.router.directory import DEDICATED_KINDS, NUMBER_KINDS
+from simhost.security.acl import SERVICE_ROLES
+from simhost.security.mqttauth import hash_password, new_password
+
+if TYPE_CHECKING:
+    from simhost.cli import Context
+
+F = TypeVar("F", bound=Callable[..., Any])
+INBOX_LIMIT = 50
+TEXT_PREVIEW = 60
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def registry_errors(func: F) -> F:
+    """simhost.cli.friendly_errors, plus registry mistakes and unique conflicts as one line (no traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from simhost.cli import friendly_errors  # simhost.cli imports this module when it starts
+
+        try:
+            return friendly_errors(func)(*args, **kwargs)
+        except ValidationError as exc:
+            raise click.ClickException(str(exc)) from None
+        except IntegrityError as exc:
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "constraint failed"
+            raise click.ClickException(f"the change conflicts with a registered record ({first})") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(data: Any) -> None:
+    from simhost.cli import echo_json as cli_echo_json
+
+    cli_echo_json(data)
+
+
+@contextmanager
+def _conflicts_named(sessions: Any, describe: Callable[[Session], str | None]) -> Iterator[None]:
+    """A unique-constraint race (someone registered the same thing between our check and our insert)
+    becomes the sentence naming the record that won."""
+    try:
+        yield
+    except IntegrityError:
+        with sessions() as s:
+            message = describe(s)
+        if message is None:
+            raise
+        raise ValidationError(message) from None
+
+
+def _iso(t: datetime | None) -> str | None:
+    return validate.as_utc(t).isoformat() if t is not None else None
+
+
+def _customer(s: Session, login: str) -> Customer:
+    row = find_customer(s, login)
+    if row is None:
+        raise ValidationError(f"no customer with login {login!r} (see `simhost owner list`)")
+    return row
+
+
+def _find_slot(s: Session, number: str, region: str) -> SimSlot:
+    """The slot NUMBER names: an MSISDN in any form `region` reads, or an ICCID."""
+    if validate.looks_like_iccid(number):
+        iccid = validate.iccid(number)
+        row = s.scalar(select(SimSlot).where(SimSlot.iccid == iccid))
+        what = f"ICCID {iccid}"
+    else:
+        msisdn = validate.msisdn(number, region)
+        row = s.scalar(select(SimSlot).where(SimSlot.msisdn == msisdn))
+        what = f"number {msisdn}"
+    if row is None:
+        raise ValidationError(f"no SIM slot has {what} (see `simhost slot list`)")
+    return row
+
+
+def _label(slot: SimSlot) -> str:
+    return f"{slot.msisdn} (bank {slot.bank} slot {slot.slot})"
+
+
+def _slot_conflict(s: Session, bank: int, slot: int, iccid: str, msisdn: str) -> str | None:
+    """A sentence naming the registered slot that a new one would clash with, or None."""
+    row = s.scalar(select(SimSlot).where(SimSlot.iccid == iccid))
+    if row is not None:
+        return f"ICCID {iccid} is already registered to bank {row.bank} slot {row.slot} ({row.msisdn})"
+    row = s.scalar(select(SimSlot).where(SimSlot.msisdn == msisdn))
+    if row is not None:
+        return f"MSISDN {msisdn} is already registered to bank {row.bank} slot {row.slot} (ICCID {row.iccid})"
+    row = s.scalar(select(SimSlot).where(SimSlot.bank == bank, SimSlot.slot == slot))
+    if row is not None:
+        return f"bank {bank} slot {slot} already holds ICCID {row.iccid} ({row.msisdn})"
+    return None
+
+
+def _dedicated_owner(s: Session, kind: str, login: str) -> Customer:
+    """The customer `login` if it may own a number of `kind` (dedicated kinds need a verified customer)."""
+    if kind not in DEDICATED_KINDS:
+        raise ValidationError(
+            f"a {kind} number has no owner (its messages are assigned one by one); "
+            "leave out --owner or choose a dedicated kind"
+        )
+    customer = _customer(s, login)
+    if not customer.verified:
+        raise ValidationError(
+            f"customer {customer.login!r} is not verified: only verified customers may own {kind} numbers "
+            f"(`simhost owner verify {customer.login}` once their documents are checked)"
+        )
+    return customer
+
+
+def _slot_json(slot: SimSlot, owner: str | None, whitelist: list[WhitelistEntry] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "bank": slot.bank, "slot": slot.slot, "iccid": slot.iccid, "imsi": slot.imsi, "msisdn": slot.msisdn,
+        "kind": slot.kind, "owner": owner, "enabled": slot.enabled, "port": slot.port,
+        "created_at": _iso(slot.created_at), "updated_at": _iso(slot.updated_at),
+    }
+    if whitelist is not None:
+        data["whitelist"] = [_whitelist_json(w, slot.msisdn) for w in whitelist]
+    return data
+
+
+def _whitelist_json(entry: WhitelistEntry, msisdn: str) -> dict[str, Any]:
+    return {"number": msisdn, "sender_name": entry.sender_name, "approved_by": entry.approved_by,
+            "approved_at": _iso(entry.approved_at)}
+
+
+def _customer_json(c: Customer, numbers: int) -> dict[str, Any]:
+    return {"login": c.login, "name": c.name, "verified": c.verified, "enabled": c.enabled, "numbers": numbers,
+            "mqtt_password": c.mqtt_password_hash is not None, "created_at": _iso(c.created_at)}
+
+
+# ---- owner -------------------------------------------------------------------------------------------
+
+
+@click.group()
+def owner() -> None:
+    """Customers: a login (also their MQTT user name), verification, MQTT password, forwarding."""
+
+
+@owner.command("add")
+@click.argument("login", metavar="LOGIN")
+@click.option("--name", default=None, help="The customer's name (company or person).")
+@click.option("--verified", is_flag=True, help="Their documents are checked already: they may own dedicated numbers.")
+@json_option
+@click.pass_obj
+@registry_errors
+def owner_add(obj: Context, login: str, name: str | None, verified: bool, as_json: bool) -> None:
+    """Register customer LOGIN and print its new MQTT password (shown only this once).
+
+    LOGIN is 2-32 characters from a-z, 0-9, '.', '_' and '-'; it names the customer's topic
+    <prefix>/v1/owners/LOGIN/messages and starts the `LOGIN: text` prefix on shared numbers.
+    """
+    key = validate.login(login)
+    if key in SERVICE_ROLES:
+        raise ValidationError(f"login {key!r} is reserved: it is simhost's {key} service account on the broker")
+    password = new_password()
+    sessions = obj.sessions()
+
+    def duplicate(s: Session) -> str | None:
+        if find_customer(s, key) is None:
+            return None
+        return f"customer {key!r} is already registered (see `simhost owner show {key}`)"
+
+    with _conflicts_named(sessions, duplicate), sessions.begin() as s:
+        conflict = duplicate(s)
+        if conflict:
+            raise ValidationError(conflict)
+        s.add(Customer(login=key, name=name, verified=verified, enabled=True,
+                       mqtt_password_hash=hash_password(password)))
+        bump_version(s)
+    if as_json:
+        echo_json({"login": key, "name": name, "verified": verified, "mqtt_password": password})
+        return
+    state = "verified" if verified else f"not verified: `simhost owner verify {key}` once their documents are checked"
+    click.echo(f"customer {key} added ({state})")
+    click.echo(f"MQTT user {key}, password (shown only now): {password}")
+
+
+@owner.command("list")
+@json_option
+@click.pass_obj
+@registry_errors
+def owner_list(obj: Context, as_json: bool) -> None:
+    """List customers with their state and how many numbers they own."""
+    with obj.sessions()() as s:
+        counts = dict(s.execute(select(SimSlot.owner_id, func.count()).group_by(SimSlot.owner_id)).all())
+        rows = [_customer_json(c, counts.get(c.id, 0)) for c in s.scalars(select(Customer).order_by(Customer.login))]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no customers registered (add one with `simhost owner add LOGIN`)")
+        return
+    click.echo(f"{'LOGIN':<20} {'VERIFIED':<9} {'STATE':<9} {'NUMBERS':>7}  NAME")
+    for r in rows:
+        click.echo(f"{r['login']:<20} {'yes' if r['verified'] else 'no':<9} "
+                   f"{'enabled' if r['enabled'] else 'disabled':<9} {r['numbers']:>7}  {r['name'] or ''}")
+
+
+@owner.command("show")
+@click.argument("login", metavar="LOGIN")
+@json_option
+@click.pass_obj
+@registry_errors
+def owner_show(obj: Context, login: str, as_json: bool) -> None:
+    """Show customer LOGIN: state, forwarding and numbers."""
+    with obj.sessions()() as s:
+        c = _customer(s, login)
+        slots = list(s.scalars(select(SimSlot).where(SimSlot.owner_id == c.id).order_by(SimSlot.msisdn)))
+        data = _customer_json(c, len(slots))
+        data["forwarding"] = {"email": c.email, "http_url": c.http_url, "smpp_system_id": c.smpp_system_id,
+                              "msisdn": c.forward_msisdn}
+        data["numbers"] = [_slot_json(slot, c.login) for slot in slots]
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"customer {data['login']}" + (f" ({data['name']})" if data["name"] else ""))
+    click.echo(f"  verified: {'yes' if data['verified'] else 'no'}; "
+               f"{'enabled' if data['enabled'] else 'disabled'}; "
+               f"MQTT password {'set' if data['mqtt_password'] else 'not set'}; since {data['created_at']}")
+    forwarding = [f"{k} {v}" for k, v in data["forwarding"].items() if v]
+    click.echo(f"  forwarding: {', '.join(forwarding) if forwarding else 'none (MQTT only)'}")
+    if not data["numbers"]:
+        click.echo("  numbers: none")
+    for n in data["numbers"]:
+        click.echo(f"  {n['msisdn']:<16} {n['kind']:<15} bank {n['bank']} slot {n['slot']}"
+                   f"{'' if n['enabled'] else ' (disabled)'}")
+
+
+def _customer_setter(name: str, field: str, value: bool, done: str, doc: str) -> click.Command:
+    @owner.command(name)
+    @click.argument("login", metavar="LOGIN")
+    @click.pass_obj
+    @registry_errors
+    def command(obj: Context, login: str) -> None:
+        with obj.sessions().begin() as s:
+            c = _customer(s, login)
+            changed = getattr(c, field) != value
+            setattr(c, field, value)
+            if changed:
+                bump_version(s)
+        click.echo(f"customer {c.login} {done}" if changed else f"customer {c.login} was {done} already")
+
+    command.help = doc
+    return command
+
+
+_customer_setter("verify", "verified", True, "verified",
+                 "Mark customer LOGIN verified (documents checked): it may now own dedicated numbers.")
+_customer_setter("enable", "enabled", True, "enabled", "Enable customer LOGIN: its numbers receive again.")
+_customer_setter("disable", "enabled", False, "disabled",
+                 "Disable customer LOGIN: its messages are kept and published as rejected.")
+
+
+@owner.command("password")
+@click.argument("login", metavar="LOGIN")
+@json_option
+@click.pass_obj
+@registry_errors
+def owner_password(obj: Context, login: str, as_json: bool) -> None:
+    """Give customer LOGIN a new MQTT password and print it (shown only this once).
+
+    The broker learns it when `simhost mqtt acl` writes its password file again.
+    """
+    password = new_password()
+    with obj.sessions().begin() as s:
+        c = _customer(s, login)
+        c.mqtt_password_hash = hash_password(password)
+        bump_version(s)
+    if as_json:
+        echo_json({"login": c.login, "mqtt_password": password})
+        return
+    click.echo(f"MQTT user {c.login}, new password (shown only now): {password}")
+    click.echo("rewrite the broker's password file with `simhost mqtt acl` for it to take effect")
+
+
+@owner.command("forward")
+@click.argument("login", metavar="LOGIN")
+@click.option("--email", default=None, help="E-mail address(es), comma-separated ('' clears).")
+@click.option("--http-url", default=None, help="HTTP(S) endpoint messages are POSTed to ('' clears).")
+@click.option("--smpp-system-id", default=None, help="SMPP account the customer binds with ('' clears).")
+@click.option("--msisdn", default=None, help="Phone number each message is forwarded to as an SMS ('' clears).")
+@click.pass_obj
+@registry_errors
+def owner_forward(obj: Context, login: str, email: str | None, http_url: str | None, smpp_system_id: str | None,
+                  msisdn: str | None) -> None:
+    """Set where customer LOGIN's messages are forwarded besides its MQTT topic."""
+    changes: dict[str, str | None] = {}
+    if email is not None:
+        addresses = [a.strip() for a in email.split(",") if a.strip()]
+        bad = [a for a in addresses if "@" not in a.strip("@")]
+        if bad:
+            raise ValidationError(f"{bad[0]!r} is not an e-mail address")
+        changes["email"] = ", ".join(addresses) or None
+    if http_url is not None:
+        if http_url and not http_url.startswith(("http://", "https://")):
+            raise ValidationError(f"{http_url!r} is not an http:// or https:// URL")
+        changes["http_url"] = http_url or None
+    if smpp_system_id is not None:
+        if len(smpp_system_id) > 15:
+            raise ValidationError(f"SMPP system_id {smpp_system_id!r} is longer than 15 characters (SMPP 3.4)")
+        changes["smpp_system_id"] = smpp_system_id or None
+    if msisdn is not None:
+        changes["forward_msisdn"] = validate.msisdn(msisdn, obj.settings.region) if msisdn else None
+    if not changes:
+        raise ValidationError("nothing to change: give --email, --http-url, --smpp-system-id or --msisdn")
+    with obj.sessions().begin() as s:
+        c = _customer(s, login)
+        for key, value in changes.items():
+            setattr(c, key, value)
+        bump_version(s)
+    click.echo(f"customer {c.login} forwarding: " + ", ".join(f"{k} {v or '(none)'}" for k, v in changes.items()))
+
+
+# ---- slot --------------------------------------------------------------------------------------------
+
+
+@click.group()
+def slot() -> None:
+    """SIM slots: where each SIM sits, its ICCID, its number (MSISDN), the number's kind and owner.
+
+    NUMBER is an MSISDN in any form the default region reads, or an ICCID.
+    """
+
+
+@slot.command("add")
+@click.option("--bank", type=click.IntRange(min=0), required=True, help="SIM bank number.")
+@click.option("--slot", "slot_no", type=click.IntRange(min=0), required=True, help="Slot in the bank.")
+@click.option("--iccid", required=True, help="The SIM's ICCID (19 or 20 digits, Luhn-checked).")
+@click.option("--msisdn", required=True, help="The SIM's phone number, in any form the default region reads.")
+@click.option("--kind", required=True, metavar="KIND", help=f"One of {', '.join(NUMBER_KINDS)}.")
+@click.option("--owner", "owner_login", default=None, metavar="LOGIN",
+              help="Owner of a dedicated number (a verified customer); shared numbers have none.")
+@click.option("--port", "port_name", default=None, metavar="NAME", help="The registered port that holds the SIM.")
+@click.option("--imsi", default=None, help="The SIM's IMSI, if known.")
+@click.pass_obj
+@registry_errors
+def slot_add(obj: Context, bank: int, slot_no: int, iccid: str, msisdn: str, kind: str, owner_login: str | None,
+             port_name: str | None, imsi: str | None) -> None:
+    """Register the SIM in bank N slot K with its ICCID, number and kind."""
+    region = obj.settings.region
+    icc = validate.iccid(iccid)
+    number = validate.msisdn(msisdn, region)
+    k = validate.kind(kind)
+    if imsi is not None and not (imsi.isdigit() and 6 <= len(imsi) <= 15):
+        raise ValidationError(f"IMSI {imsi!r} is not valid: an IMSI has 6 to 15 digits")
+    sessions = obj.sessions()
+    live: str | None = None
+
+    def clash(s: Session) -> str | None:
+        return _slot_conflict(s, bank, slot_no, icc, number)
+
+    with _conflicts_named(sessions, clash), sessions.begin() as s:
+        conflict = clash(s)
+        if conflict:
+            raise ValidationError(conflict)
+        customer = _dedicated_owner(s, k, owner_login) if owner_login is not None else None
+        if port_name is not None:
+            if s.get(Port, port_name) is None:
+                raise ValidationError(f"no port named {port_name!r} (see `simhost port list`)")
+            live = s.scalar(select(InboundPart.iccid).where(InboundPart.port == port_name)
+                            .order_by(InboundPart.received_at.desc()).limit(1))
+        s.add(SimSlot(bank=bank, slot=slot_no, iccid=icc, imsi=imsi, msisdn=number, kind=k,
+                      owner_id=customer.id if customer else None, enabled=True, port=port_name))
+        bump_version(s)
+    whose = f" of {customer.login}" if customer else ""
+    click.echo(f"bank {bank} slot {slot_no}: {number} ICCID {icc} {k}{whose}"
+               + (f" on port {port_name}" if port_name else "") + " registered")
+    if k in DEDICATED_KINDS and customer is None:
+        click.echo(f"note: {number} has no owner yet, so its messages stay unrouted until "
+                   f"`simhost slot assign {number} --owner LOGIN`", err=True)
+    if live is not None and live.rstrip("fF") != icc:
+        click.echo(f"warning: the last SMS on port {port_name} came from the SIM with ICCID {live}, not {icc}: "
+                   "check which SIM is in the slot", err=True)
+
+
+@slot.command("list")
+@click.option("--kind", "kind_filter", default=None, metavar="KIND", help="Only numbers of this kind.")
+@click.option("--owner", "owner_login", default=None, metavar="LOGIN", help="Only numbers of this customer.")
+@json_option
+@click.pass_obj
+@registry_errors
+def slot_list(obj: Context, kind_filter: str | None, owner_login: str | None, as_json: bool) -> None:
+    """List SIM slots with their numbers, kinds and owners."""
+    with obj.sessions()() as s:
+        query = (select(SimSlot, Customer.login).outerjoin(Customer, SimSlot.owner_id == Customer.id)
+                 .order_by(SimSlot.bank, SimSlot.slot))
+        if kind_filter is not None:
+            query = query.where(SimSlot.kind == validate.kind(kind_filter))
+        if owner_login is not None:
+            query = query.where(SimSlot.owner_id == _customer(s, owner_login).id)
+        rows = [_slot_json(slot_row, login) for slot_row, login in s.execute(query)]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no SIM slots registered (add one with `simhost slot add`)")
+        return
+    click.echo(f"{'BANK':>4} {'SLOT':>4}  {'MSISDN':<16} {'ICCID':<20} {'KIND':<15} {'OWNER':<16} {'PORT':<12} STATE")
+    for r in rows:
+        click.echo(f"{r['bank']:>4} {r['slot']:>4}  {r['msisdn']:<16} {r['iccid']:<20} {r['kind']:<15} "
+                   f"{r['owner'] or '-':<16} {r['port'] or '-':<12} {'enabled' if r['enabled'] else 'disabled'}")
+
+
+@slot.command("show")
+@click.argument("number", metavar="NUMBER")
+@json_option
+@click.pass_obj
+@registry_errors
+def slot_show(obj: Context, number: str, as_json: bool) -> None:
+    """Show the SIM slot of NUMBER, with its whitelist."""
+    with obj.sessions()() as s:
+        row = _find_slot(s, number, obj.settings.region)
+        login = s.scalar(select(Customer.login).where(Customer.id == row.owner_id)) if row.owner_id else None
+        whitelist = list(s.scalars(select(WhitelistEntry).where(WhitelistEntry.slot_id == row.id)
+                                   .order_by(WhitelistEntry.sender_key)))
+        data = _slot_json(row, login, whitelist)
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{data['msisdn']}: {data['kind']}{' of ' + data['owner'] if data['owner'] else ''}, "
+               f"{'enabled' if data['enabled'] else 'disabled'}")
+    click.echo(f"  bank {data['bank']} slot {data['slot']}, ICCID {data['iccid']}"
+               + (f", IMSI {data['imsi']}" if data["imsi"] else "") + f", port {data['port'] or '-'}")
+    if data["kind"] == "hosted-company":
+        names = ", ".join(w["sender_name"] for w in data["whitelist"])
+        click.echo(f"  whitelist: {names or 'empty (every alphanumeric sender is rejected)'}")
+
+
+def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
+    @slot.command(name)
+    @click.argument("number", metavar="NUMBER")
+    @click.pass_obj
+    @registry_errors
+    def command(obj: Context, number: str) -> None:
+        with obj.sessions().begin() as s:
+            row = _find_slot(s, number, obj.settings.region)
+            changed = row.enabled != value
+            row.enabled = value
+            if changed:
+                bump_version(s)
+        state = "enabled" if value else "disabled"
+        click.echo(f"{_label(row)} {state}" if changed else f"{_label(row)} was {state} already")
+
+    command.help = doc
+    return command
+
+
+_slot_setter("enable", True, "Enable NUMBER: its messages are routed again.")
+_slot_setter("disable", False, "Disable NUMBER (e.g. a violation of the terms): its messages are kept and "
+                               "published as rejected.")
+
+
+@slot.command("assign")
+@click.argument("number", metavar="NUMBER")
+@click.option("--owner", "owner_login", required=True, metavar="LOGIN", help="The verified customer to own it.")
+@click.pass_obj
+@registry_errors
+def slot_assign(obj: Context, number: str, owner_login: str) -> None:
+    """Give the dedicated number NUMBER to customer LOGIN."""
+    with obj.sessions().begin() as s:
+        row = _find_slot(s, number, obj.settings.region)
+        if row.kind not in DEDICATED_KINDS:
+            raise ValidationError(f"{_label(row)} is a shared number: shared numbers have no owner")
+        customer = _dedicated_owner(s, row.kind, owner_login)
+        before = s.scalar(select(Customer.login).where(Customer.id == row.owner_id)) if row.owner_id else None
+        row.owner_id = customer.id
+        bump_version(s)
+    click.echo(f"{row.msisdn} ({row.kind}, bank {row.bank} slot {row.slot}) now belongs to {customer.login}"
+               + (f" (was {before})" if before and before != customer.login else ""))
+
+
+# ---- whitelist ---------------------------------------------------------------------------------------
+
+
+@click.group()
+def whitelist() -> None:
+    """Alphanumeric sender names approved, one by one, for hosted-company numbers."""
+
+
+def _company_slot(s: Session, number: str, region: str) -> SimSlot:
+    row = _find_slot(s, number, region)
+    if row.kind != "hosted-company":
+        why = ("it rejects every alphanumeric sender" if row.kind in ("shared", "virtual")
+               else "it accepts every alphanumeric sender")
+        raise ValidationError(f"{_label(row)} is a {row.kind} number: only hosted-company numbers have a sender "
+                              f"whitelist ({why})")
+    return row
+
+
+def _entry(s: Session, slot_row: SimSlot, name: str) -> WhitelistEntry | None:
+    return s.scalar(select(WhitelistEntry).where(WhitelistEntry.slot_id == slot_row.id,
+                                                 WhitelistEntry.sender_key == validate.sender_key(name)))
+
+
+def _default_approver() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+@whitelist.command("add")
+@click.argument("number", metavar="NUMBER")
+@click.argument("sender_name", metavar="SENDER_NAME")
+@click.option("--by", "approved_by", default=None, metavar="NAME", help="Who approved it [default: your user name].")
+@click.pass_obj
+@registry_errors
+def whitelist_add(obj: Context, number: str, sender_name: str, approved_by: str | None) -> None:
+    """Approve SENDER_NAME (e.g. Sberbank; case is ignored) on the hosted-company number NUMBER."""
+    name = validate.sender_name(sender_name)
+    by = approved_by if approved_by is not None else _default_approver()
+    sessions = obj.sessions()
+
+    def duplicate(s: Session) -> str | None:
+        row = _company_slot(s, number, obj.settings.region)
+        existing = _entry(s, row, name)
+        if existing is None:
+            return None
+        return (f"{existing.sender_name!r} is already on the whitelist of {row.msisdn} "
+                f"(approved by {existing.approved_by or 'unknown'} at {_iso(existing.approved_at)})")
+
+    with _conflicts_named(sessions, duplicate), sessions.begin() as s:
+        conflict = duplicate(s)
+        if conflict:
+            raise ValidationError(conflict)
+        row = _company_slot(s, number, obj.settings.region)
+        s.add(WhitelistEntry(slot_id=row.id, sender_name=name, sender_key=validate.sender_key(name),
+                             approved_by=by, approved_at=datetime.now(UTC)))
+        bump_version(s)
+    click.echo(f"{name} approved on {_label(row)}" + (f" by {by}" if by else ""))
+
+
+@whitelist.command("remove")
+@click.argument("number", metavar="NUMBER")
+@click.argument("sender_name", metavar="SENDER_NAME")
+@click.pass_obj
+@registry_errors
+def whitelist_remove(obj: Context, number: str, sender_name: str) -> None:
+    """Withdraw SENDER_NAME from the whitelist of NUMBER."""
+    with obj.sessions().begin() as s:
+        row = _company_slot(s, number, obj.settings.region)
+        existing = _entry(s, row, sender_name)
+        if existing is None:
+            raise ValidationError(f"{sender_name.strip()!r} is not on the whitelist of {row.msisdn} "
+                                  f"(see `simhost whitelist list {row.msisdn}`)")
+        name = existing.sender_name
+        s.delete(existing)
+        bump_version(s)
+    click.echo(f"{name} removed from the whitelist of {_label(row)}")
+
+
+@whitelist.command("list")
+@click.argument("number", metavar="[NUMBER]", required=False)
+@json_option
+@click.pass_obj
+@registry_errors
+def whitelist_list(obj: Context, number: str | None, as_json: bool) -> None:
+    """List approved sender names, of NUMBER or of every number."""
+    with obj.sessions()() as s:
+        query = (select(WhitelistEntry, SimSlot.msisdn).join(SimSlot, WhitelistEntry.slot_id == SimSlot.id)
+                 .order_by(SimSlot.msisdn, WhitelistEntry.sender_key))
+        if number is not None:
+            query = query.where(SimSlot.id == _find_slot(s, number, obj.settings.region).id)
+        rows = [_whitelist_json(entry, msisdn) for entry, msisdn in s.execute(query)]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no sender names approved" + (f" on {number}" if number else ""))
+    for r in rows:
+        click.echo(f"{r['number']:<16} {r['sender_name']:<12} approved by {r['approved_by'] or 'unknown'} "
+                   f"at {r['approved_at']}")
+
+
+# ---- sent --------------------------------------------------------------------------------------------
+
+
+@click.group()
+def sent() -> None:
+    """Sends made by other systems, recorded so that replies on shared numbers find their customer."""
+
+
+@sent.command("record")
+@click.option("--from", "from_number", required=True, metavar="NUMBER",
+              help="The number (or alphanumeric sender name) the SMS was sent from.")
+@click.option("--to", "to", required=True, metavar="NUMBER", help="The subscriber it was sent to.")
+@click.option("--owner", "owner_login", required=True, metavar="LOGIN", help="The customer who sent it.")
+@click.option("--at", "at", default=None, metavar="ISO8601", help="When it was sent [default: now].")
+@click.pass_obj
+@registry_errors
+def sent_record(obj: Context, from_number: str, to: str, owner_login: str, at: str | None) -> None:
+    """Record that customer LOGIN sent an SMS to a subscriber (for reply attribution)."""
+    when = validate.parse_time(at) if at is not None else datetime.now(UTC)
+    with obj.sessions().begin() as s:
+        row = record_send(s, from_number, to, owner_login, when, "cli", obj.settings.region)
+        login = _customer(s, owner_login).login
+    click.echo(f"send recorded: {login} to {row.to_subscriber} from {row.from_number} at {_iso(row.at)}")
+
+
+# ---- inbox and status --------------------------------------------------------------------------------
+
+
+def _message_json(m: RoutedMessage) -> dict[str, Any]:
+    return {"id": m.id, "kind": m.kind, "status": m.status, "owner": m.owner, "number": m.number,
+            "number_kind": m.number_kind, "sender": m.sender, "rule": m.rule, "reason_code": m.reason_code,
+            "reason": m.reason, "text": m.text, "received_at": _iso(m.received_at), "routed_at": _iso(m.routed_at),
+            "published_at": _iso(m.published_at)}
+
+
+@click.command()
+@click.option("--owner", "owner_login", default=None, metavar="LOGIN", help="Only this customer's messages.")
+@click.option("--since", default=None, metavar="ISO8601", help="Only messages received at or after this time.")
+@click.option("--unrouted", is_flag=True, help="Only messages no customer got (unassigned or rejected).")
+@click.option("--limit", type=click.IntRange(min=1), default=INBOX_LIMIT, show_default=True,
+              help="At most this many (the newest).")
+@json_option
+@click.pass_obj
+@registry_errors
+def inbox(obj: Context, owner_login: str | None, since: str | None, unrouted: bool, limit: int,
+          as_json: bool) -> None:
+    """Messages the router decided on, newest first: routed ones, and the unrouted with the reason."""
+    query = select(RoutedMessage).order_by(RoutedMessage.received_at.desc(), RoutedMessage.id).limit(limit)
+    if since is not None:
+        query = query.where(RoutedMessage.received_at >= validate.parse_time(since))
+    if unrouted:
+        query = query.where(RoutedMessage.status != "routed")
+    with obj.sessions()() as s:
+        if owner_login is not None:
+            query = query.where(RoutedMessage.owner == _customer(s, owner_login).login)
+        rows = [_message_json(m) for m in s.scalars(query)]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no messages")
+    for r in rows:
+        text = (r["text"] or "").replace("\n", " ")
+        if len(text) > TEXT_PREVIEW:
+            text = text[:TEXT_PREVIEW - 1] + "…"
+        who = r["owner"] if r["status"] == "routed" else f"{r['status']}: {r['reason_code']}"
+        click.echo(f"{r['received_at']}  {r['number'] or '-':<16} {r['sender'] or '-':<16} {who:<28} {text}")
+
+
+@click.command()
+@json_option
+@click.pass_obj
+@registry_errors
+def status(obj: Context, as_json: bool) -> None:
+    """Counts at a glance: customers, numbers by kind, ports, the last 24 h of messages, the outbox."""
+    since = datetime.now(UTC) - timedelta(hours=24)
+    with obj.sessions()() as s:
+        customers = Counter({"total": 0, "verified": 0, "disabled": 0})
+        for verified, enabled in s.execute(select(Customer.verified, Customer.enabled)):
+            customers["total"] += 1
+            customers["verified"] += int(verified)
+            customers["disabled"] += int(not enabled)
+        by_kind = Counter(dict.fromkeys(NUMBER_KINDS, 0))
+        disabled_slots = 0
+        for k, enabled in s.execute(select(SimSlot.kind, SimSlot.enabled)):
+            by_kind[k] += 1
+            disabled_slots += int(not enabled)
+        ports = Counter({"total": 0, "enabled": 0})
+        for (enabled,) in s.execute(select(Port.enabled)):
+            ports["total"] += 1
+            ports["enabled"] += int(enabled)
+        messages = Counter({"routed": 0, "unrouted": 0, "rejected": 0})
+        messages.update(dict(s.execute(select(RoutedMessage.status, func.count())
+                                       .where(RoutedMessage.received_at >= since)
+                                       .group_by(RoutedMessage.status)).all()))
+        pending = s.scalar(select(func.count()).select_from(OutboxMessage)
+                           .where(OutboxMessage.published_at.is_(None))) or 0
+        version = current_version(s)
+    total_slots = sum(by_kind.values())
+    data = {
+        "customers": dict(customers),
+        "slots": {"total": total_slots, "by_kind": dict(by_kind), "disabled": disabled_slots},
+        "ports": dict(ports),
+        "messages_24h": dict(messages),
+        "outbox_pending": pending,
+        "registry_version": version,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"customers: {customers['total']} ({customers['verified']} verified, {customers['disabled']} disabled)")
+    kinds = ", ".join(f"{k} {n}" for k, n in by_kind.items())
+    click.echo(f"numbers:   {total_slots} ({kinds}; {disabled_slots} disabled)")
+    click.echo(f"ports:     {ports['total']} ({ports['enabled']} enabled)")
+    click.echo(f"messages in the last 24 h: {messages['routed']} routed, {messages['unrouted']} unrouted, "
+               f"{messages['rejected']} rejected")
+    click.echo(f"outbox:    {pending} waiting for the broker")
+    click.echo(f"registry version {version}")
+
+
+COMMANDS: tuple[click.Command, ...] = (owner, slot, whitelist, sent, inbox, status)

@@ -1,0 +1,1 @@
+"""The registry: customers, SIM slots and their numbers, sender whitelists, sends and routed messages."""
