@@ -1,7 +1,8 @@
-"""Demo: a virtual SIM bank (hwsim) read by the simhost gateway, messages shown as they reach MQTT.
+"""Demo: a virtual SIM bank (hwsim) read by the simhost gateway and routed to customers by the router.
 
-Everything runs as the user would run it: `hwsim bank` and `simhost run` are started as processes,
-SMS and calls are injected with `hwsim --dir DIR sms|call`, and the inbound topic is watched.
+Everything runs as an operator would run it: `hwsim bank` and `simhost run` are started as processes,
+customers and SIM slots are registered with `simhost owner|slot|whitelist|sent`, SMS and calls are
+injected with `hwsim --dir DIR sms|call`, and the inbound, owner and unrouted topics are watched.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def run(*args: str, **kw: Any) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--ports", type=int, default=4, help="virtual modems (default 4)")
+    ap.add_argument("--ports", type=int, default=4, help="virtual modems (default 4, at least 4)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
+    if args.ports < 4:
+        ap.error("--ports must be at least 4 (one per number kind)")
 
     work = Path(tempfile.mkdtemp(prefix="simhost-demo-"))
     procs: list[subprocess.Popen[Any]] = []
@@ -92,12 +95,27 @@ def main() -> int:
         assert bank.stdout is not None
         info = json.loads(bank.stdout.readline())
         print(f"demo: virtual bank ready with {len(info['ports'])} modems in {bank_dir}")
-        for p in info["ports"]:
+        simhost = str(VENV_BIN / "simhost")
+        kinds = [("shared", None), ("virtual", "acme"), ("hosted-company", "beta"), ("hosted-client", "beta")]
+        for login, name in (("acme", "Acme Ltd"), ("beta", "Beta Bank")):
+            run(simhost, "owner", "add", login, "--name", name, env=env)
+            run(simhost, "owner", "verify", login, env=env)
+        for i, p in enumerate(info["ports"]):
             slot = p["slots"][0]
-            print(f"  {p['name']}: {p['profile']:<8} IMEI {p['imei']} ICCID {slot['iccid']} {slot['msisdn']}")
-            run(str(VENV_BIN / "simhost"), "port", "add", p["name"], "--url", p["path"], env=env)
+            kind, owner = kinds[i % len(kinds)]
+            print(f"  {p['name']}: {p['profile']:<8} IMEI {p['imei']} ICCID {slot['iccid']} {slot['msisdn']}"
+                  f"  {kind}{' of ' + owner if owner else ''}")
+            run(simhost, "port", "add", p["name"], "--url", p["path"], env=env)
+            run(simhost, "slot", "add", "--bank", "1", "--slot", str(i + 1), "--iccid", slot["iccid"],
+                "--msisdn", slot["msisdn"], "--kind", kind, "--port", p["name"],
+                *(["--owner", owner] if owner else []), env=env)
+        numbers = [p["slots"][0]["msisdn"] for p in info["ports"]]
+        run(simhost, "whitelist", "add", numbers[2], "Sberbank", env=env)
+        run(simhost, "sent", "record", "--from", numbers[0], "--to", "+79035550001", "--owner", "acme", env=env)
+        print("demo: registered acme and beta; port01 is shared, acme sent an SMS to +79035550001 from it")
 
         received: list[dict[str, Any]] = []
+        routed: list[tuple[str, dict[str, Any]]] = []
         cond = threading.Condition()
 
         ready: set[str] = set()
@@ -108,8 +126,10 @@ def main() -> int:
                 if msg.topic.endswith("/status"):
                     if payload.get("state") == "ready":
                         ready.add(payload["port"])
-                else:
+                elif "/inbound/" in msg.topic:
                     received.append(payload)
+                else:
+                    routed.append((msg.topic, payload))
                 cond.notify_all()
 
         sub = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
@@ -117,10 +137,12 @@ def main() -> int:
         sub.connect(broker_host, broker_port)
         sub.subscribe(f"{prefix}/v1/inbound/+", qos=1)
         sub.subscribe(f"{prefix}/v1/ports/+/status", qos=1)
+        sub.subscribe(f"{prefix}/v1/owners/+/messages", qos=1)
+        sub.subscribe(f"{prefix}/v1/unrouted", qos=1)
         sub.loop_start()
 
-        gateway = subprocess.Popen([str(VENV_BIN / "simhost"), "run", "--only", "gateway"], env=env)
-        procs.append(gateway)
+        services = subprocess.Popen([simhost, "run"], env=env)
+        procs.append(services)
         with cond:
             if not cond.wait_for(lambda: len(ready) == len(info["ports"]), timeout=60):
                 print(f"demo: only {sorted(ready)} became ready in 60 s", file=sys.stderr)
@@ -130,25 +152,34 @@ def main() -> int:
         hw = [str(VENV_BIN / "hwsim"), "--dir", str(bank_dir)]
         names = [p["name"] for p in info["ports"]]
         injected = [
-            ("sms", names[0], ["--sender", "+79161234567", "--text", "Hello from the virtual bank! [ok] €5"]),
-            ("sms", names[1 % len(names)], ["--sender", "+79035550001", "--text", "Привет, мир! Тест №2 😀"]),
-            ("sms", names[2 % len(names)], ["--sender", "Sberbank", "--text", "Код подтверждения: 4821"]),
-            ("sms", names[3 % len(names)], ["--sender", "900", "--text", "Long message " * 30]),
-            ("call", names[0], ["--caller", "+79161234567"]),
-            ("call", names[1 % len(names)], ["--withheld"]),
+            ("sms", names[0], ["--sender", "+79161234567", "--text", "acme: Hello from the virtual bank! [ok] €5"]),
+            ("sms", names[0], ["--sender", "+79035550001", "--text", "Привет, мир! Тест №2 😀"]),
+            ("sms", names[2], ["--sender", "Sberbank", "--text", "Код подтверждения: 4821"]),
+            ("sms", names[1], ["--sender", "VK", "--text", "Your VK code: 1234"]),
+            ("sms", names[3], ["--sender", "900", "--text", "Long message " * 30]),
+            ("call", names[1], ["--caller", "+79161234567"]),
+            ("call", names[0], ["--withheld"]),
         ]
         for cmd, port_name, extra in injected:
             run(*hw, cmd, port_name, *extra)
         with cond:
-            cond.wait_for(lambda: len(received) >= len(injected), timeout=60)
-        print(f"\ndemo: {len(received)} message(s) published on {prefix}/v1/inbound/#:")
+            cond.wait_for(lambda: len(routed) >= len(injected), timeout=60)
+        print(f"\ndemo: {len(received)} message(s) published on {prefix}/v1/inbound/#, and routed:")
+        by_id = {p.get("id"): (t, p) for t, p in routed}
         for m in received:
             text = (m.get("text") or "").replace("\n", " ")
             print(f"  [{m['kind']}] {m['port']} from {m['sender']} ({m['sender_type']}) to {m['number']}: "
-                  f"{text[:70]}{'…' if len(text) > 70 else ''} (parts {m.get('parts')})")
+                  f"{text[:60]}{'…' if len(text) > 60 else ''} (parts {m.get('parts')})")
+            topic, r = by_id.get(m["id"], ("", {}))
+            if r.get("owner") and "/owners/" in topic:
+                print(f"      -> {r['owner']} by rule {r['rule']} on {topic}")
+            elif r:
+                print(f"      -> {topic}: {r.get('reason')}")
+            else:
+                print("      -> not routed yet")
         sub.loop_stop()
         sub.disconnect()
-        return 0 if len(received) >= len(injected) else 1
+        return 0 if len(routed) >= len(injected) else 1
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)

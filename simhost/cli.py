@@ -77,6 +77,8 @@ def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, topic_pre
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, TRACE)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # migrations run on every start; their progress lines only matter when debugging
+    logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
     settings = Settings.from_env()
     overrides = {k: v for k, v in (("db_url", db_url), ("mqtt_url", mqtt_url),
                                    ("topic_prefix", topic_prefix), ("region", region)) if v}
@@ -162,31 +164,57 @@ def port_list(obj: Context, as_json: bool) -> None:
 @main.command()
 @click.option("--only", type=click.Choice(["gateway", "router"]), default=None,
               help="Run only this service (default: gateway and router together).")
+@click.option("--router-group", envvar="SIMHOST_ROUTER_GROUP", default="routers", show_default=True,
+              help="Shared-subscription group: routers in one group split the inbound messages between them. "
+                   "Behind `simhost mqtt acl`, use the secret group it wrote to services.json.")
+@click.option("--router-id", default=None,
+              help="This router's MQTT session name (default: the host name). Unacknowledged messages wait "
+                   "for the same id after a restart; give each router on one host its own.")
 @click.pass_obj
 @friendly_errors
-def run(obj: Context, only: str | None) -> None:
-    """Run the services in the foreground until SIGINT/SIGTERM."""
-    from simhost.gateway.service import Gateway, load_ports
-    from simhost_drivers.modems import open_driver
+def run(obj: Context, only: str | None, router_group: str, router_id: str | None) -> None:
+    """Run the services in the foreground until SIGINT/SIGTERM.
 
-    if only == "router":
-        raise click.ClickException("the router is not part of this release yet; run --only gateway")
+    The gateway drives the registered ports and publishes what they receive on
+    <prefix>/v1/inbound/<port>; the router assigns each message to its owner and publishes it on
+    <prefix>/v1/owners/<login>/messages or <prefix>/v1/unrouted. Run several routers (on one
+    database) to share the load.
+    """
+    from simhost.db import upgrade
+
+    upgrade(obj.settings.db_url)
     sessions = obj.sessions()
-    ports = load_ports(sessions)
-    if not ports:
-        raise click.ClickException("no ports registered: add one with `simhost port add NAME --url URL`")
+    services: list[Any] = []
+    if only in (None, "gateway"):
+        from simhost.gateway.service import Gateway, load_ports
+        from simhost_drivers.modems import open_driver
+
+        ports = load_ports(sessions)
+        if not ports and only == "gateway":
+            raise click.ClickException("no ports registered: add one with `simhost port add NAME --url URL`")
+
+        def factory(p: Any) -> Any:
+            return open_driver(p.url, name=p.driver, port_name=p.name)
+
+        if ports:
+            services.append(Gateway(obj.settings, sessions, ports, factory))
+            click.echo(f"gateway: {len(ports)} port(s), broker {obj.settings.mqtt}", err=True)
+        else:
+            click.echo("gateway: no ports registered, running the router only", err=True)
+    if only in (None, "router"):
+        from simhost.router.service import Router
+
+        services.append(Router(obj.settings, sessions, group=router_group, router_id=router_id))
+        click.echo(f"router: group {router_group}, broker {obj.settings.mqtt}", err=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-
-    def factory(p: Any) -> Any:
-        return open_driver(p.url, name=p.driver, port_name=p.name)
-
-    gateway = Gateway(obj.settings, sessions, ports, factory)
-    gateway.start()
-    click.echo(f"gateway running: {len(ports)} port(s), broker {obj.settings.mqtt}", err=True)
+    for service in services:
+        service.start()
+    click.echo("running; stop with Ctrl-C", err=True)
     stop.wait()
-    gateway.stop()
+    for service in reversed(services):
+        service.stop()
 
 
 def _attach_optional_commands() -> None:

@@ -37,6 +37,9 @@ class Topics:
     def gateway_status(self, gateway: str) -> str:
         return f"{self.base}/gateways/{gateway}/status"
 
+    def router_status(self, router: str) -> str:
+        return f"{self.base}/routers/{router}/status"
+
     @property
     def sent(self) -> str:
         return f"{self.base}/sent"

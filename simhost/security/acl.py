@@ -84,6 +84,7 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
             ("write", f"{t.base}/owners/#"),
             ("write", t.unrouted),
             ("write", ports_status),  # the status keeper marks a dead gateway's ports offline
+            ("write", t.router_status("+")),  # its own retained online/offline (and will)
         ],
         OPERATOR: [
             ("read", f"{prefix}/#"),

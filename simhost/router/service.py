@@ -1,0 +1,396 @@
+"""The router service: consumes inbound messages over a shared subscription, routes and republishes them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from simhost.config import Settings
+from simhost.mqtt import AckingPublisher, make_client
+from simhost.registry.models import RoutedMessage, SentLog, current_version
+from simhost.registry.snapshot import load_directory, record_send
+from simhost.registry.validate import ValidationError
+from simhost.router.decide import REPLY_WINDOW, Decision, decide, routed_payload
+from simhost.router.directory import Directory, SendEntry
+from simhost.topics import SCHEMA_VERSION, Topics
+
+log = logging.getLogger("simhost.router")
+
+BATCH_MAX = 500
+REFRESH_INTERVAL_S = 1.0
+SESSION_EXPIRY_S = 24 * 3600
+KEEPALIVE_S = 30
+SENT_LOOKBACK_IDS = 1000
+
+
+@dataclass
+class _Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+@dataclass
+class _Output:
+    key: str
+    topic: str
+    payload: str
+    mids: list[int] = field(default_factory=list)
+    retain: bool = False
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+class Router:
+    """One router process (or thread): decisions are pure, this class does the I/O around them.
+
+    An inbound message is acknowledged to the broker only after its routed copy was acknowledged
+    (QoS 1 both ways), and every decision is kept in the `routed_messages` table keyed by message id,
+    so a redelivered message is published at most once more and never lost.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        *,
+        router_id: str | None = None,
+        group: str = "routers",
+        reply_window: timedelta = REPLY_WINDOW,
+        refresh_interval_s: float = REFRESH_INTERVAL_S,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.topics = Topics(settings.topic_prefix)
+        self.router_id = router_id or socket.gethostname()
+        self.group = group
+        self.reply_window = reply_window
+        self.refresh_interval_s = refresh_interval_s
+        self.directory = Directory()
+        self.routed = 0
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self._incoming: queue.Queue[_Incoming] = queue.Queue()
+        self._acked: queue.Queue[str] = queue.Queue()
+        self._waiting: dict[str, _Output] = {}
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._sent_watermark = 0
+        self._sent_seen: set[int] = set()
+        self._poll_sends_now = False
+        self.publisher = AckingPublisher(settings.mqtt, f"simhost-router-pub-{self.router_id}", self._on_published)
+        status_topic = self.topics.router_status(self.router_id)
+        self.subscriber = make_client(settings.mqtt, "simhost-router",
+                                      client_id=f"simhost-router-{self.topics.prefix}-{self.router_id}",
+                                      manual_ack=True,
+                                      will=(status_topic, json.dumps({"state": "offline", "router": self.router_id,
+                                                                      "reason": "connection lost"})))
+        self.subscriber.on_connect = self._on_connect
+        self.subscriber.on_subscribe = self._on_subscribed
+        self.subscriber.on_message = self._on_message
+        self._thread = threading.Thread(target=self._run, name="simhost-router", daemon=True)
+
+    # ---- MQTT callbacks (paho's threads) ------------------------------------------------------
+
+    def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("router could not connect to %s: %s", self.settings.mqtt, reason)
+            return
+        share = f"$share/{self.group}"
+        client.subscribe([
+            (f"{share}/{self.topics.inbound_all}", 1),
+            (f"{share}/{self.topics.sent}", 1),
+            (f"{self.topics.base}/gateways/+/status", 1),
+        ])
+
+    def _on_subscribed(self, client: paho.Client, *_args: Any) -> None:
+        client.publish(self.topics.router_status(self.router_id),
+                       json.dumps({"state": "online", "router": self.router_id, "group": self.group}),
+                       qos=1, retain=True)
+        self.ready.set()
+
+    def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._incoming.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    def _on_published(self, key: str) -> None:
+        self._acked.put(key)
+        self._incoming.put(_Incoming("", b"", 0, 0))  # wakes the routing thread
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._refresh(force=True)
+        self.publisher.start()
+        target = self.settings.mqtt
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.subscriber.connect_async(target.host, target.port, keepalive=KEEPALIVE_S, clean_start=False,
+                                      properties=props)
+        self.subscriber.loop_start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._incoming.put(_Incoming("", b"", 0, 0))
+        self._thread.join()
+        info = self.subscriber.publish(self.topics.router_status(self.router_id),
+                                       json.dumps({"state": "offline", "router": self.router_id, "reason": "stopped"}),
+                                       qos=1, retain=True)
+        if self.subscriber.is_connected():
+            info.wait_for_publish(timeout=2.0)
+        self.subscriber.disconnect()
+        self.subscriber.loop_stop()
+        self.publisher.stop()
+
+    # ---- the routing thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_refresh = time.monotonic() + self.refresh_interval_s
+        while not self.stopping.is_set():
+            batch: list[_Incoming] = []
+            try:
+                batch.append(self._incoming.get(timeout=max(0.0, next_refresh - time.monotonic())))
+                while len(batch) < BATCH_MAX:
+                    batch.append(self._incoming.get_nowait())
+            except queue.Empty:
+                pass
+            real = [m for m in batch if m.topic]
+            try:
+                self._settle_acks()
+                if real:
+                    self._process(real)
+                if time.monotonic() >= next_refresh or self._poll_sends_now:
+                    self._refresh()
+                    next_refresh = time.monotonic() + self.refresh_interval_s
+            except Exception:
+                # The batch is taken again (decisions and the published record are idempotent by id),
+                # since the broker only redelivers unacknowledged messages after a reconnect.
+                log.exception("routing step failed; retrying in 1 s")
+                for m in real:
+                    self._incoming.put(m)
+                self.stopping.wait(1.0)
+
+    def _refresh(self, *, force: bool = False) -> None:
+        with self.sessions() as s:
+            version = current_version(s)
+            if force or version != self._version:
+                watermark = s.scalar(select(func.coalesce(func.max(SentLog.id), 0))) or 0
+                self.directory = load_directory(s)
+                self._version, self._sent_watermark = version, watermark
+                self._sent_seen = set(s.scalars(select(SentLog.id).where(SentLog.id > watermark - SENT_LOOKBACK_IDS)))
+                log.info("directory loaded: %d customers, %d numbers (registry version %s)",
+                         len(self.directory.customers), len(self.directory.numbers), version)
+            else:
+                # Ids can commit out of order (PostgreSQL sequences): look back a little and skip ids seen.
+                rows = s.execute(
+                    select(SentLog.id, SentLog.to_subscriber, SentLog.at, SentLog.owner_id)
+                    .where(SentLog.id > self._sent_watermark - SENT_LOOKBACK_IDS).order_by(SentLog.id)
+                ).all()
+                fresh = [r for r in rows if r.id > self._sent_watermark or r.id not in self._sent_seen]
+                if fresh:
+                    logins = self._logins(s, {r.owner_id for r in fresh})
+                    for r in fresh:
+                        at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
+                        self.directory.add_send(SendEntry(r.to_subscriber, logins.get(r.owner_id, ""), at))
+                if rows:
+                    self._sent_watermark = max(self._sent_watermark, rows[-1].id)
+                    self._sent_seen = {r.id for r in rows if r.id > self._sent_watermark - SENT_LOOKBACK_IDS}
+        self._poll_sends_now = False
+
+    @staticmethod
+    def _logins(s: Session, ids: set[int]) -> dict[int, str]:
+        from simhost.registry.models import Customer
+
+        return dict(s.execute(select(Customer.id, Customer.login).where(Customer.id.in_(ids))).tuples().all())
+
+    def _settle_acks(self) -> None:
+        done: list[str] = []
+        while True:
+            try:
+                done.append(self._acked.get_nowait())
+            except queue.Empty:
+                break
+        if not done:
+            return
+        ids = []
+        for key in done:
+            with self._lock:
+                out = self._waiting.pop(key, None)
+            if out is None:
+                continue
+            for mid in out.mids:
+                self.subscriber.ack(mid, 1)
+            if not key.startswith("status:"):
+                ids.append(key)
+        if ids:
+            now = datetime.now(UTC)
+            with self.sessions.begin() as s:
+                for row in s.scalars(select(RoutedMessage).where(RoutedMessage.id.in_(ids))):
+                    row.published_at = now
+
+    def _process(self, batch: list[_Incoming]) -> None:
+        inbound_prefix = self.topics.inbound_all[:-1]
+        decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]] = {}
+        for m in batch:
+            if m.topic.startswith(inbound_prefix):
+                key, out, decision, message = self._route(m)
+                if key in decided:
+                    decided[key][0].mids.append(m.mid)
+                else:
+                    out.mids.append(m.mid)
+                    decided[key] = (out, decision, message)
+            elif m.topic == self.topics.sent:
+                self._handle_sent(m)
+            elif m.topic.endswith("/status"):
+                self._handle_gateway_status(m)
+            else:
+                self._ack(m)
+        if decided:
+            self._store_and_publish(decided)
+
+    def _ack(self, m: _Incoming) -> None:
+        if m.qos:
+            self.subscriber.ack(m.mid, m.qos)
+
+    def _route(self, m: _Incoming) -> tuple[str, _Output, Decision | None, dict[str, Any]]:
+        try:
+            message = json.loads(m.payload)
+            if not isinstance(message, dict) or not isinstance(message.get("id"), str) or not message["id"]:
+                raise ValueError("the payload is not a JSON object with a string `id`")
+        except (ValueError, UnicodeDecodeError) as exc:
+            key = "bad-" + hashlib.sha256(m.topic.encode() + b"\0" + m.payload).hexdigest()[:40]
+            log.warning("bad inbound payload on %s: %s", m.topic, exc)
+            payload = self._bad_payload(key, m, f"bad inbound payload on {m.topic}: {exc}")
+            return key, _Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False)), None, payload
+        now = _parse_time(message.get("received_at")) or datetime.now(UTC)
+        decision = decide(message, self.directory, now, reply_window=self.reply_window)
+        payload = routed_payload(message, decision)
+        topic = self.topics.owner_messages(decision.owner) if decision.status == "routed" and decision.owner \
+            else self.topics.unrouted
+        return message["id"], _Output(message["id"], topic, json.dumps(payload, ensure_ascii=False)), decision, \
+            message
+
+    def _bad_payload(self, key: str, m: _Incoming, reason: str) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION, "id": key, "kind": "bad-payload", "status": "unrouted",
+            "reason_code": "bad-payload", "reason": reason, "topic": m.topic,
+            "raw": m.payload.decode("utf-8", errors="replace"),
+            "received_at": datetime.now(UTC).isoformat(),
+        }
+
+    def _store_and_publish(self, decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]]) -> None:
+        ids = list(decided)
+        to_publish: list[_Output] = []
+        with self.sessions.begin() as s:
+            known = {r.id: r for r in s.scalars(select(RoutedMessage).where(RoutedMessage.id.in_(ids)))}
+            now = datetime.now(UTC)
+            for key, (out, decision, message) in decided.items():
+                row = known.get(key)
+                if row is not None and row.published_at is not None:
+                    for mid in out.mids:  # routed and published before: only the broker's copy is left
+                        self.subscriber.ack(mid, 1)
+                    continue
+                if row is not None:
+                    out.topic, out.payload = row.topic, row.payload
+                else:
+                    s.add(self._row(key, out, decision, message, now))
+                to_publish.append(out)
+        for out in to_publish:
+            with self._lock:
+                existing = self._waiting.get(out.key)
+                if existing is not None:
+                    existing.mids.extend(out.mids)
+                    continue
+                self._waiting[out.key] = out
+            self.publisher.publish(out.key, out.topic, out.payload)
+            self.routed += 1
+
+    def _row(self, key: str, out: _Output, decision: Decision | None, message: dict[str, Any],
+             now: datetime) -> RoutedMessage:
+        sender = message.get("sender")
+        text = message.get("text")
+        return RoutedMessage(
+            id=key,
+            kind=str(message.get("kind") or "bad-payload")[:16],
+            status=decision.status if decision else "unrouted",
+            owner=decision.owner if decision else None,
+            number=decision.number if decision else None,
+            number_kind=decision.number_kind if decision else None,
+            sender=sender if isinstance(sender, str) else None,
+            rule=decision.rule if decision else None,
+            reason_code=decision.reason_code if decision else "bad-payload",
+            reason=decision.reason if decision else str(message.get("reason")),
+            text=text if isinstance(text, str) else None,
+            received_at=_parse_time(message.get("received_at")) or now,
+            routed_at=now,
+            topic=out.topic,
+            payload=out.payload,
+        )
+
+    def _handle_sent(self, m: _Incoming) -> None:
+        try:
+            report = json.loads(m.payload)
+            if not isinstance(report, dict):
+                raise ValueError("the payload is not a JSON object")
+            missing = [k for k in ("from", "to", "owner") if not isinstance(report.get(k), str)]
+            if missing:
+                raise ValueError(f"missing or non-string field(s): {', '.join(missing)}")
+            at = _parse_time(report.get("at")) if report.get("at") is not None else datetime.now(UTC)
+            if at is None:
+                raise ValueError(f"`at` is not an ISO 8601 time: {report.get('at')!r}")
+            with self.sessions.begin() as s:
+                record_send(s, report["from"], report["to"], report["owner"], at, "mqtt", self.settings.region)
+        except (ValueError, UnicodeDecodeError, ValidationError) as exc:
+            key = "bad-" + hashlib.sha256(m.topic.encode() + b"\0" + m.payload).hexdigest()[:40]
+            log.warning("bad send report on %s: %s", m.topic, exc)
+            payload = self._bad_payload(key, m, f"bad send report: {exc}")
+            out = _Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False), [m.mid])
+            self._store_and_publish({key: (out, None, payload)})
+            return
+        self._poll_sends_now = True
+        self._ack(m)
+
+    def _handle_gateway_status(self, m: _Incoming) -> None:
+        """A gateway's will (or clean stop): its ports' retained statuses become `offline`."""
+        self._ack(m)
+        try:
+            status = json.loads(m.payload) if m.payload else {}
+        except ValueError:
+            return
+        if not isinstance(status, dict) or status.get("state") != "offline" or status.get("reason") == "stopped":
+            return  # a gateway that stopped cleanly has already published its ports' final statuses
+        gateway = status.get("gateway")
+        now = datetime.now(UTC).isoformat()
+        for port in status.get("ports") or []:
+            if not isinstance(port, str):
+                continue
+            payload = {"port": port, "state": "offline", "gateway": gateway, "since": now,
+                       "last_error": f"gateway {gateway} is offline ({status.get('reason', 'unknown')})"}
+            key = f"status:{port}:{now}"
+            out = _Output(key, self.topics.port_status(port), json.dumps(payload), retain=True)
+            with self._lock:
+                self._waiting[key] = out
+            self.publisher.publish(key, out.topic, out.payload, retain=True)
