@@ -72,7 +72,8 @@ CASES: list[tuple[str, dict[str, Any], tuple[SendEntry, ...], tuple[str, str | N
     ("prefix-disabled-login", sms(SHARED, BOB, "gone: hi"), (), ("unrouted", None, None, "unknown-prefix-login")),
     ("prefix-unknown-falls-to-reply", sms(SHARED, ALICE, "nobody: hi"), (ACME_TO_ALICE,),
      ("routed", "acme", "reply", "reply")),
-    ("prefix-wins-over-reply", sms(SHARED, ALICE, "beta: hi"), (ACME_TO_ALICE,), ("routed", "beta", "prefix", "prefix")),
+    ("prefix-wins-over-reply", sms(SHARED, ALICE, "beta: hi"), (ACME_TO_ALICE,),
+     ("routed", "beta", "prefix", "prefix")),
     ("prefix-on-dedicated-ignored", sms(VIRTUAL, BOB, "beta: hi"), (), ("routed", "acme", "dedicated", "dedicated")),
     # reply rule
     ("reply", sms(SHARED, ALICE), (ACME_TO_ALICE,), ("routed", "acme", "reply", "reply")),
