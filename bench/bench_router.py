@@ -108,11 +108,19 @@ class Sink:
         self.client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", broker.port)
-        self.client.subscribe([(f"{prefix}/v1/owners/+/messages", 1), (f"{prefix}/v1/unrouted", 1)])
+        self.online: set[str] = set()
+        self.client.subscribe([(f"{prefix}/v1/owners/+/messages", 1), (f"{prefix}/v1/unrouted", 1),
+                               (f"{prefix}/v1/routers/+/status", 1)])
         self.client.loop_start()
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         now = time.time()
+        if msg.topic.endswith("/status"):
+            with self.cond:
+                if msg.payload and json.loads(msg.payload).get("state") == "online":
+                    self.online.add(msg.topic)
+                self.cond.notify_all()
+            return
         try:
             sent = json.loads(msg.payload).get("bench_sent")
         except ValueError:
@@ -126,6 +134,10 @@ class Sink:
     def wait(self, n: int, timeout_s: float) -> bool:
         with self.cond:
             return self.cond.wait_for(lambda: self.count >= n, timeout_s)
+
+    def wait_routers(self, n: int, timeout_s: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: len(self.online) >= n, timeout_s)
 
     def reset(self) -> None:
         with self.cond:
@@ -173,7 +185,9 @@ def run_case(db_url: str, numbers: list[dict[str, Any]], routers: int, count: in
     rng = random.Random(routers)
     topic = f"{prefix}/v1/inbound/port01"
     try:
-        # warm-up: every router has loaded its directory and subscribed
+        # every router has loaded its directory and subscribed (its retained status says online)
+        if not sink.wait_routers(routers, 120):
+            raise SystemExit(f"routers did not come up: see {workdir}/router*.log")
         for i in range(routers * 20):
             pub.publish(topic, json.dumps(message(numbers, rng, i)), qos=1)
         if not sink.wait(routers * 20, 120):

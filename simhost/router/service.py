@@ -16,7 +16,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
@@ -246,10 +246,9 @@ class Router:
             if not key.startswith("status:"):
                 ids.append(key)
         if ids:
-            now = datetime.now(UTC)
             with self.sessions.begin() as s:
-                for row in s.scalars(select(RoutedMessage).where(RoutedMessage.id.in_(ids))):
-                    row.published_at = now
+                s.execute(update(RoutedMessage).where(RoutedMessage.id.in_(ids))
+                          .values(published_at=datetime.now(UTC)))
 
     def _process(self, batch: list[_Incoming]) -> None:
         inbound_prefix = self.topics.inbound_all[:-1]
@@ -305,8 +304,11 @@ class Router:
         ids = list(decided)
         to_publish: list[_Output] = []
         with self.sessions.begin() as s:
-            known = {r.id: r for r in s.scalars(select(RoutedMessage).where(RoutedMessage.id.in_(ids)))}
+            known = {r.id: r for r in s.execute(
+                select(RoutedMessage.id, RoutedMessage.topic, RoutedMessage.payload, RoutedMessage.published_at)
+                .where(RoutedMessage.id.in_(ids)))}
             now = datetime.now(UTC)
+            rows = []
             for key, (out, decision, message) in decided.items():
                 row = known.get(key)
                 if row is not None and row.published_at is not None:
@@ -314,10 +316,12 @@ class Router:
                         self.subscriber.ack(mid, 1)
                     continue
                 if row is not None:
-                    out.topic, out.payload = row.topic, row.payload
+                    out.topic, out.payload = row.topic or out.topic, row.payload
                 else:
-                    s.add(self._row(key, out, decision, message, now))
+                    rows.append(self._row(key, out, decision, message, now))
                 to_publish.append(out)
+            if rows:
+                s.execute(insert(RoutedMessage), rows)
         for out in to_publish:
             with self._lock:
                 existing = self._waiting.get(out.key)
@@ -329,26 +333,27 @@ class Router:
             self.routed += 1
 
     def _row(self, key: str, out: _Output, decision: Decision | None, message: dict[str, Any],
-             now: datetime) -> RoutedMessage:
+             now: datetime) -> dict[str, Any]:
         sender = message.get("sender")
         text = message.get("text")
-        return RoutedMessage(
-            id=key,
-            kind=str(message.get("kind") or "bad-payload")[:16],
-            status=decision.status if decision else "unrouted",
-            owner=decision.owner if decision else None,
-            number=decision.number if decision else None,
-            number_kind=decision.number_kind if decision else None,
-            sender=sender if isinstance(sender, str) else None,
-            rule=decision.rule if decision else None,
-            reason_code=decision.reason_code if decision else "bad-payload",
-            reason=decision.reason if decision else str(message.get("reason")),
-            text=text if isinstance(text, str) else None,
-            received_at=_parse_time(message.get("received_at")) or now,
-            routed_at=now,
-            topic=out.topic,
-            payload=out.payload,
-        )
+        return {
+            "id": key,
+            "kind": str(message.get("kind") or "bad-payload")[:16],
+            "status": decision.status if decision else "unrouted",
+            "owner": decision.owner if decision else None,
+            "number": decision.number if decision else None,
+            "number_kind": decision.number_kind if decision else None,
+            "sender": sender if isinstance(sender, str) else None,
+            "rule": decision.rule if decision else None,
+            "reason_code": decision.reason_code if decision else "bad-payload",
+            "reason": decision.reason if decision else str(message.get("reason")),
+            "text": text if isinstance(text, str) else None,
+            "received_at": _parse_time(message.get("received_at")) or now,
+            "routed_at": now,
+            "topic": out.topic,
+            "payload": out.payload,
+            "published_at": None,
+        }
 
     def _handle_sent(self, m: _Incoming) -> None:
         try:
