@@ -70,32 +70,40 @@ class Spool:
 
     def store_pdu(self, who: PortIdentity, pdu_hex: str) -> StoreResult:
         """Commit one PDU read from the SIM (idempotent by content); return once it is durable."""
-        pdu_hex = pdu_hex.strip().upper()
-        part_id = content_id(who.iccid, pdu_hex)
+        return self.store_pdus(who, [pdu_hex])[0]
+
+    def store_pdus(self, who: PortIdentity, pdus: Sequence[str]) -> list[StoreResult]:
+        """Commit PDUs read from one SIM in a single transaction (a sweep); return once they are durable."""
         now = utcnow()
+        results = []
+        with self._lock, self.sessions.begin() as s:
+            for pdu_hex in pdus:
+                results.append(self._store_one(s, who, pdu_hex.strip().upper(), now))
+                s.flush()
+        if any(r.message_id is not None for r in results) and self.on_new_message is not None:
+            self.on_new_message()
+        return results
+
+    def _store_one(self, s: Session, who: PortIdentity, pdu_hex: str, now: datetime) -> StoreResult:
+        part_id = content_id(who.iccid, pdu_hex)
         try:
             decoded = decode_pdu(pdu_hex).to_json()
             error = None
         except PduError as exc:
             decoded, error = None, str(exc)
-        with self._lock, self.sessions.begin() as s:
-            if s.get(InboundPart, part_id) is not None or s.get(StatusReport, part_id) is not None:
-                return StoreResult(part_id, True, None, "duplicate")
-            if decoded is None:
-                log.warning("%s: undecodable PDU kept for inspection (%s): %s", who.port, error, pdu_hex)
-                s.add(InboundPart(id=part_id, port=who.port, iccid=who.iccid, msisdn=who.msisdn, pdu=pdu_hex,
-                                  received_at=now, message_id=part_id))
-                payload = build_undecodable(part_id, who, pdu_hex, str(error), now)
-                self._add_outbox(s, part_id, who.port, "undecodable", payload)
-                result = StoreResult(part_id, False, part_id, "undecodable")
-            elif decoded.get("type") == "SMS-STATUS-REPORT":
-                s.add(StatusReport(id=part_id, port=who.port, iccid=who.iccid, pdu=pdu_hex, received_at=now))
-                return StoreResult(part_id, False, None, "status-report")
-            else:
-                result = self._store_sms_part(s, who, part_id, pdu_hex, decoded, now)
-        if result.message_id is not None and self.on_new_message is not None:
-            self.on_new_message()
-        return result
+        if s.get(InboundPart, part_id) is not None or s.get(StatusReport, part_id) is not None:
+            return StoreResult(part_id, True, None, "duplicate")
+        if decoded is None:
+            log.warning("%s: undecodable PDU kept for inspection (%s): %s", who.port, error, pdu_hex)
+            s.add(InboundPart(id=part_id, port=who.port, iccid=who.iccid, msisdn=who.msisdn, pdu=pdu_hex,
+                              received_at=now, message_id=part_id))
+            payload = build_undecodable(part_id, who, pdu_hex, str(error), now)
+            self._add_outbox(s, part_id, who.port, "undecodable", payload)
+            return StoreResult(part_id, False, part_id, "undecodable")
+        if decoded.get("type") == "SMS-STATUS-REPORT":
+            s.add(StatusReport(id=part_id, port=who.port, iccid=who.iccid, pdu=pdu_hex, received_at=now))
+            return StoreResult(part_id, False, None, "status-report")
+        return self._store_sms_part(s, who, part_id, pdu_hex, decoded, now)
 
     def _store_sms_part(
         self, s: Session, who: PortIdentity, part_id: str, pdu_hex: str, decoded: dict[str, Any],

@@ -347,9 +347,13 @@ class PortWorker(threading.Thread):
 
     def _sweep(self) -> None:
         """Read, commit and delete everything on the SIM (stat 4 = all)."""
-        for stored in self._driver.list_messages(4):
-            self.spool.store_pdu(self._who(), stored.pdu)
-            self.status.received += 1
+        found = self._driver.list_messages(4)
+        if not found:
+            return
+        # one transaction for the whole listing, committed before the first AT+CMGD
+        self.spool.store_pdus(self._who(), [stored.pdu for stored in found])
+        self.status.received += len(found)
+        for stored in found:
             self._driver.delete_message(stored.index)
 
     def _refresh_health(self) -> None:

@@ -1,0 +1,122 @@
+"""The spool: idempotent storage, persistent multipart reassembly in any order, incomplete messages after the
+timeout, undecodable PDUs kept and published, status reports kept apart."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hwsim.sms import encode_deliver
+from simhost.db import make_engine, make_sessions, upgrade
+from simhost.gateway.spool import PortIdentity, Spool
+from simhost.models import StatusReport, utcnow
+from simhost.topics import Topics
+
+WHO = PortIdentity("port01", "89701010000000000005", "+79001234567")
+LONG = "Часть длинного сообщения, которое не помещается в одну SMS. " * 3
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/spool.db"
+    upgrade(url)
+    return url
+
+
+def make_spool(url: str, **options: Any) -> Spool:
+    return Spool(make_sessions(make_engine(url)), Topics("t"), "RU", **options)
+
+
+def payloads(spool: Spool) -> list[dict[str, Any]]:
+    return [json.loads(r.payload) for r in spool.pending(1000, set())]
+
+
+def test_single_part_is_idempotent(db_url: str) -> None:
+    spool = make_spool(db_url)
+    pdu = encode_deliver("+79161234567", "привет")[0]
+    first = spool.store_pdu(WHO, pdu)
+    again = spool.store_pdu(WHO, pdu.lower())
+    assert first.message_id is not None
+    assert again.duplicate
+    [p] = payloads(spool)
+    assert (p["id"], p["text"], p["sender"], p["kind"], p["pdus"]) == (first.message_id, "привет", "+79161234567",
+                                                                      "sms", [pdu])
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_parts_in_any_order_with_duplicates_across_restarts(db_url: str, bits: int) -> None:
+    pdus = encode_deliver("+79161234567", LONG, concat_bits=bits, reference=77)
+    assert len(pdus) == 3
+    order = [pdus[2], pdus[0], pdus[2]]
+    spool = make_spool(db_url)
+    results = [spool.store_pdu(WHO, p) for p in order]
+    assert [r.message_id for r in results] == [None, None, None]
+    assert results[2].duplicate
+    # a new process (restart) finds the parts it kept
+    spool = make_spool(db_url)
+    done = spool.store_pdu(WHO, pdus[1])
+    assert done.message_id is not None
+    [p] = payloads(spool)
+    assert p["text"] == LONG
+    assert (p["parts"], p["incomplete"], p["pdus"]) == (3, False, pdus)
+
+
+def test_many_messages_pending_at_once_interleaved(db_url: str) -> None:
+    spool = make_spool(db_url)
+    messages = {f"+7916000000{k}": f"{k}: " + LONG for k in range(5)}
+    all_parts = [(sender, p) for sender, text in messages.items()
+                 for p in encode_deliver(sender, text, reference=9)]  # same reference, different senders
+    random.Random(3).shuffle(all_parts)
+    done = [r.message_id for r in spool.store_pdus(WHO, [p for _s, p in all_parts]) if r.message_id]
+    assert len(done) == len(messages)
+    assert sorted(p["text"] for p in payloads(spool)) == sorted(messages.values())
+
+
+def test_same_content_on_another_sim_is_another_message(db_url: str) -> None:
+    spool = make_spool(db_url)
+    pdu = encode_deliver("+79161234567", "hello")[0]
+    a = spool.store_pdu(WHO, pdu)
+    b = spool.store_pdu(PortIdentity("port02", "89701010000000000013", None), pdu)
+    assert a.message_id != b.message_id
+    assert len(payloads(spool)) == 2
+
+
+def test_incomplete_after_timeout_names_missing_parts(db_url: str) -> None:
+    spool = make_spool(db_url)
+    pdus = encode_deliver("+79161234567", LONG, reference=5)
+    spool.store_pdu(WHO, pdus[0])
+    spool.store_pdu(WHO, pdus[2])
+    assert spool.expire_incomplete() == []  # not yet 24 h old
+    [message_id] = spool.expire_incomplete(utcnow() + timedelta(hours=24, seconds=1))
+    [p] = payloads(spool)
+    assert p["id"] == message_id
+    assert (p["incomplete"], p["missing_parts"], p["parts"]) == (True, [2], 3)
+    # the late part does not publish the message a second time
+    late = spool.store_pdu(WHO, pdus[1])
+    assert late.message_id is None or late.message_id != message_id
+    assert [x["id"] for x in payloads(spool)].count(message_id) == 1
+
+
+def test_undecodable_pdu_is_kept_and_published(db_url: str) -> None:
+    spool = make_spool(db_url)
+    result = spool.store_pdu(WHO, "0791FFFF")
+    assert result.kind == "undecodable"
+    [p] = payloads(spool)
+    assert (p["kind"], p["pdus"], p["text"]) == ("undecodable", ["0791FFFF"], None)
+    assert p["error"]
+
+
+def test_status_report_kept_not_published(db_url: str) -> None:
+    spool = make_spool(db_url)
+    # SMS-STATUS-REPORT: MR 0x2A to +79161234567, delivered (TP-ST 0)
+    report = "00" + "06" + "2A" + "0B91" + "9761214365F7" + "52115221000000" + "52115221001000" + "00"
+    result = spool.store_pdu(WHO, report)
+    assert result.kind == "status-report"
+    assert payloads(spool) == []
+    with spool.sessions() as s:
+        assert s.get(StatusReport, result.part_id) is not None
