@@ -64,6 +64,10 @@ class CallCorrelator:
         if call is None:
             call = Call(started_at=now, last_seen_at=now)
             self.current = call
+        if call.hung_up_at is not None and number and number != call.caller:
+            # another caller right after a hang-up: a new call, not a repeat of the last one's lines
+            call = Call(started_at=now, last_seen_at=now)
+            self.current = call
         call.last_seen_at = now
         if call.hung_up_at is not None or call.clip_seen:
             return None

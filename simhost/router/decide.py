@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from simhost.router.directory import DEDICATED_KINDS, CustomerEntry, Directory, NumberEntry
@@ -13,16 +14,19 @@ from simhost.topics import SCHEMA_VERSION
 REPLY_WINDOW = timedelta(days=14)
 KINDS = ("sms", "call", "undecodable")
 WITHHELD = "withheld"
+# `login: text` after leading white space; a login has neither white space nor a colon, so `acme:hi: x` is no prefix
+PREFIX_RE = re.compile(r"\s*([^\s:]+): (.*)", re.DOTALL)
+STRING_FIELDS = ("sender", "sender_type", "text", "number", "iccid")
 
 
 @dataclass(frozen=True)
 class Decision:
     status: str  # "routed" | "unrouted" | "rejected"
-    owner: str | None
-    rule: str | None  # "dedicated" | "prefix" | "reply"
-    reason_code: str
-    reason: str
-    number: str | None
+    owner: str | None  # customer login as registered, when routed
+    rule: str | None  # "dedicated" | "prefix" | "reply", when routed
+    reason_code: str  # stable token for scripts; equals `rule` when routed
+    reason: str  # one English sentence naming the facts
+    number: str | None  # the receiving MSISDN as resolved from the payload's number or ICCID
     number_kind: str | None
     text_without_prefix: str | None = None
 
@@ -38,101 +42,139 @@ def _not_routed(status: str, code: str, reason: str, number: NumberEntry | None)
 
 
 def _prefix(text: str) -> tuple[str, str] | None:
-    """(login, rest) when `text` starts with `login: ` after leading white space."""
-    head, sep, rest = text.lstrip().partition(": ")
-    if not sep or not head or any(c.isspace() for c in head):
-        return None
-    return head, rest
+    """(login, text after `login: `) when `text` starts with a login prefix after leading white space."""
+    m = PREFIX_RE.match(text)
+    return (m.group(1), m.group(2)) if m else None
 
 
-def _check(message: Mapping[str, Any]) -> str | None:
+def _problem(message: Any) -> str | None:
     """Why `message` cannot be routed at all, or None when it has what routing reads."""
     if not isinstance(message, Mapping):
-        return "the message is not a JSON object"
-    if message.get("kind") not in KINDS:
-        return f"unknown kind {message.get('kind')!r}"
-    for key in ("sender", "text", "number", "iccid", "sender_type"):
-        if message.get(key) is not None and not isinstance(message.get(key), str):
-            return f"`{key}` is not a string"
-    if message.get("kind") != "undecodable" and not message.get("sender"):
-        return "no sender"
+        return f"the message is a {type(message).__name__}, not a JSON object"
+    kind = message.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        return f"`kind` is {kind!r}, not one of {', '.join(KINDS)}"
+    for key in STRING_FIELDS:
+        value = message.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"`{key}` is a {type(value).__name__}, not a string"
+    if kind != "undecodable" and not message.get("sender"):
+        return f"the {kind} has no sender"
     return None
+
+
+def _whitelisted(sender: str, number: NumberEntry) -> bool:
+    name = sender.casefold()
+    return name in number.whitelist or any(w.casefold() == name for w in number.whitelist)
+
+
+def _what(kind: str, sender: str, withheld: bool) -> str:
+    if kind == "undecodable":
+        return "an undecodable message"
+    if withheld:
+        return "a call from a withheld number" if kind == "call" else "an SMS from a withheld sender"
+    return f"a call from {sender}" if kind == "call" else f"an SMS from {sender}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def decide(message: Mapping[str, Any], directory: Directory, now: datetime, *,
            reply_window: timedelta = REPLY_WINDOW) -> Decision:
-    """Who owns `message` by the first rule that applies: dedicated number, `login: ` prefix, reply."""
-    problem = _check(message)
+    """Who owns `message` by the first rule that applies: dedicated number, `login: ` prefix, reply; never raises
+    on a malformed message (that is unrouted with reason code `bad-payload`)."""
+    problem = _problem(message)
     if problem is not None:
-        return _not_routed("unrouted", "bad-payload", f"bad payload: {problem}", None)
-    kind = message["kind"]
-    sender = message.get("sender") or ""
+        return _not_routed("unrouted", "bad-payload", f"The inbound message is malformed: {problem}.", None)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    kind: str = message["kind"]
+    sender: str = message.get("sender") or ""
     alphanumeric = message.get("sender_type") == "alphanumeric"
+    withheld = sender == WITHHELD or message.get("sender_type") == WITHHELD
+    what = _what(kind, sender, withheld)
+
     number = directory.number(message.get("number"), message.get("iccid"))
     if number is None:
         return _not_routed("unrouted", "unknown-number",
-                           f"the receiving number {message.get('number') or '(unknown)'} "
-                           f"(ICCID {message.get('iccid') or 'unknown'}) is not registered", None)
+                           f"The receiving number of {what} is not registered (number "
+                           f"{message.get('number') or 'not given'}, ICCID {message.get('iccid') or 'not given'}).",
+                           None)
+    where = f"{number.kind} number {number.msisdn}"
     if not number.enabled:
-        return _not_routed("rejected", "number-disabled", f"number {number.msisdn} is disabled", number)
+        return _not_routed("rejected", "number-disabled", f"The {where} is disabled, so {what} is rejected.", number)
 
     if number.kind in DEDICATED_KINDS:
         owner = directory.customer(number.owner) if number.owner else None
         if owner is None:
-            return _not_routed("unrouted", "no-owner", f"{number.kind} number {number.msisdn} has no owner", number)
+            detail = f"owner {number.owner} is not a registered customer" if number.owner else "has no owner"
+            return _not_routed("unrouted", "no-owner", f"The {where} {detail}, so {what} is unassigned.", number)
         if not owner.enabled:
             return _not_routed("rejected", "owner-disabled",
-                               f"customer {owner.login}, owner of {number.msisdn}, is disabled", number)
+                               f"Customer {owner.login}, owner of the {where}, is disabled, so {what} is rejected.",
+                               number)
         if alphanumeric and kind != "undecodable":
             if number.kind == "virtual":
                 return _not_routed("rejected", "alphanumeric-rejected",
-                                   f"alphanumeric sender {sender!r} is not accepted on virtual number "
-                                   f"{number.msisdn}", number)
-            if number.kind == "hosted-company" and sender.casefold() not in number.whitelist:
+                                   f"Alphanumeric sender {sender!r} is not accepted on the {where}.", number)
+            if number.kind == "hosted-company" and not _whitelisted(sender, number):
                 return _not_routed("rejected", "sender-not-whitelisted",
-                                   f"sender {sender!r} is not on the whitelist of {number.msisdn}", number)
-        return _routed(owner, "dedicated", f"{number.kind} number {number.msisdn} belongs to {owner.login}", number)
+                                   f"Alphanumeric sender {sender!r} is not on the whitelist of the {where}.", number)
+        return _routed(owner, "dedicated", f"The {where}, which received {what}, belongs to {owner.login}.", number)
 
-    # shared number
     if kind == "undecodable":
         return _not_routed("unrouted", "undecodable",
-                           f"an undecodable message on shared number {number.msisdn} cannot be attributed", number)
+                           f"An undecodable message on the {where} cannot be attributed to a customer.", number)
     if alphanumeric:
         return _not_routed("rejected", "alphanumeric-rejected",
-                           f"alphanumeric sender {sender!r} is not accepted on shared number {number.msisdn}",
-                           number)
-    prefix_note = ""
+                           f"Alphanumeric sender {sender!r} is not accepted on the {where}.", number)
+
+    notes: list[str] = []
+    prefix_failed = False
     text = message.get("text")
-    if kind == "sms" and isinstance(text, str):
+    if kind == "sms" and text is not None:
         found = _prefix(text)
         if found is not None:
             login, rest = found
             customer = directory.customer(login)
             if customer is not None and customer.enabled:
-                return _routed(customer, "prefix", f"the text starts with the login prefix {customer.login!r}",
-                               number, text_without_prefix=rest)
-            state = "disabled" if customer is not None else "unknown"
-            prefix_note = f"; the prefix names {state} login {login!r}"
-    if sender == WITHHELD or message.get("sender_type") == WITHHELD:
-        return _not_routed("unrouted", "withheld-no-reply",
-                           f"a withheld caller on shared number {number.msisdn} cannot be attributed{prefix_note}",
-                           number)
-    send = directory.last_send(sender, now)
-    if send is not None and now - send.at <= reply_window:
-        customer = directory.customer(send.owner)
-        if customer is not None and customer.enabled:
-            return _routed(customer, "reply", f"{customer.login} sent to {sender} at {send.at.isoformat()}", number)
-        prefix_note += f"; the last send to {sender} was by {send.owner}, who is disabled or unknown"
-    elif send is not None:
-        prefix_note += f"; the last send to {sender} was at {send.at.isoformat()}, older than {reply_window.days} days"
-    code = "unknown-prefix-login" if prefix_note.startswith("; the prefix") else "no-match"
-    return _not_routed("unrouted", code,
-                       f"no prefix or recent send attributes this message from {sender} on shared number "
-                       f"{number.msisdn}{prefix_note}", number)
+                return _routed(customer, "prefix", f"{_cap(what)} on the {where} starts with the login "
+                               f"prefix of {customer.login}.", number, text_without_prefix=rest)
+            prefix_failed = True
+            notes.append(f"its prefix names {'disabled' if customer else 'unknown'} login {login!r}")
+
+    if withheld:
+        code = "unknown-prefix-login" if prefix_failed else "withheld-no-reply"
+        notes.append("a withheld sender cannot be matched to a send")
+    else:
+        send = directory.last_send(sender, now)
+        if send is not None and now - send.at <= reply_window:
+            customer = directory.customer(send.owner)
+            if customer is not None and customer.enabled:
+                return _routed(customer, "reply", f"{_cap(what)} on the {where} replies to {customer.login}, "
+                               f"who sent to {sender} at {send.at.isoformat()}.", number)
+            state = "disabled" if customer is not None else "not a registered customer"
+            notes.append(f"the last send to {sender} (at {send.at.isoformat()}) was by {send.owner}, who is {state}")
+        elif send is not None:
+            notes.append(f"the last send to {sender} was at {send.at.isoformat()}, older than "
+                         f"{_span(reply_window)} at {now.isoformat()}")
+        else:
+            notes.append(f"no send to {sender} is recorded")
+        code = "unknown-prefix-login" if prefix_failed else "no-match"
+    return _not_routed("unrouted", code, f"{_cap(what)} on the {where} matches no customer: "
+                       f"{'; '.join(notes)}.", number)
+
+
+def _span(window: timedelta) -> str:
+    if window.seconds == 0 and window.microseconds == 0:
+        return f"{window.days} days"
+    return str(window)
 
 
 def routed_payload(message: Mapping[str, Any], decision: Decision) -> dict[str, Any]:
-    """The published payload: the inbound message's fields plus the decision (and the reason if not routed)."""
+    """The published payload (ARCHITECTURE.md §3): the inbound message's fields plus the decision, and for an
+    unrouted or rejected message its status and reason."""
     out: dict[str, Any] = dict(message) if isinstance(message, Mapping) else {"raw": message}
     out["schema"] = SCHEMA_VERSION
     out["number"] = decision.number or out.get("number")
@@ -142,7 +184,12 @@ def routed_payload(message: Mapping[str, Any], decision: Decision) -> dict[str, 
     out["status"] = decision.status
     if decision.text_without_prefix is not None:
         out["text_without_prefix"] = decision.text_without_prefix
+    else:
+        out.pop("text_without_prefix", None)
     if decision.status != "routed":
         out["reason_code"] = decision.reason_code
         out["reason"] = decision.reason
+    else:
+        out.pop("reason_code", None)
+        out.pop("reason", None)
     return out

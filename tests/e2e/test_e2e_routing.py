@@ -175,6 +175,12 @@ def test_every_number_kind_routes_sms_and_calls(site: Site) -> None:
     virtual.call(None, withheld=True)
     m = site.find(site.owners, lambda p: p["kind"] == "call" and p["owner"] == "acme")
     assert m["sender"] == "withheld"
+    company.call("+79160000006")
+    m = site.find(site.owners, lambda p: p["kind"] == "call" and p["owner"] == "beta")
+    assert (m["number_kind"], m["rule"]) == ("hosted-company", "dedicated")
+    shared.call("+79160000007")
+    m = site.find(site.unrouted, lambda p: p.get("kind") == "call" and p.get("sender") == "+79160000007")
+    assert m["reason_code"] == "no-match"
 
 
 def test_sent_report_over_mqtt_enables_reply_and_bad_payloads_are_kept(site: Site, broker: PrivateBroker) -> None:

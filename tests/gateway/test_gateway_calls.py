@@ -44,6 +44,8 @@ def run(events: list[tuple[float, str]]) -> list[tuple[float, str | None, bool]]
                      id="two-calls-apart"),
         pytest.param([(0, "CLIP:+7001"), (3, "RING"), (8, "RING"), (13.9, "RING"), (20.0, "CLIP:+7001")],
                      [(0, "+7001", False), (20.0, "+7001", False)], id="late-rings-absorbed-then-new-call"),
+        pytest.param([(0, "RING"), (0.01, "CLIP:+7001"), (2, "RING"), (2.01, "CLIP:+7002")],
+                     [(0.01, "+7001", False), (2.01, "+7002", False)], id="another-caller-right-after"),
     ],
 )
 def test_call_correlation(events: list[tuple[float, str]], expected: list[tuple[float, str | None, bool]]) -> None:
