@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hwsim.identity import luhn_check_digit
 from simhost.db import make_engine, make_sessions, upgrade
 from simhost.registry.models import Customer, SentLog, SimSlot
 from tests.brokerlib import PrivateBroker
@@ -39,15 +40,7 @@ KINDS = ("shared", "virtual", "hosted-company", "hosted-client")
 
 def luhn_iccid(n: int) -> str:
     body = f"8970199{n:012d}"
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body + str((10 - total % 10) % 10)
+    return body + luhn_check_digit(body)
 
 
 def populate(url: str, customers: int, numbers: int, sends: int) -> list[dict[str, Any]]:
