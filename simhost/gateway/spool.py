@@ -76,29 +76,35 @@ class Spool:
         """Commit PDUs read from one SIM in a single transaction (a sweep); return once they are durable."""
         now = utcnow()
         results = []
+        cleaned = [p.strip().upper() for p in pdus]
+        ids = [content_id(who.iccid, p) for p in cleaned]
         with self._lock, self.sessions.begin() as s:
-            for pdu_hex in pdus:
-                results.append(self._store_one(s, who, pdu_hex.strip().upper(), now))
-                s.flush()
+            # one lookup for the whole batch instead of one per part: this path is the gateway's hot loop
+            known = set(s.scalars(select(InboundPart.id).where(InboundPart.id.in_(ids))))
+            known.update(s.scalars(select(StatusReport.id).where(StatusReport.id.in_(ids))))
+            for part_id, pdu_hex in zip(ids, cleaned, strict=True):
+                if part_id in known:
+                    results.append(StoreResult(part_id, True, None, "duplicate"))
+                    continue
+                known.add(part_id)
+                results.append(self._store_one(s, who, part_id, pdu_hex, now))
         if any(r.message_id is not None for r in results) and self.on_new_message is not None:
             self.on_new_message()
         return results
 
-    def _store_one(self, s: Session, who: PortIdentity, pdu_hex: str, now: datetime) -> StoreResult:
-        part_id = content_id(who.iccid, pdu_hex)
+    def _store_one(self, s: Session, who: PortIdentity, part_id: str, pdu_hex: str, now: datetime) -> StoreResult:
+        """Store a part not yet in the spool."""
         try:
             decoded = decode_pdu(pdu_hex).to_json()
             error = None
         except PduError as exc:
             decoded, error = None, str(exc)
-        if s.get(InboundPart, part_id) is not None or s.get(StatusReport, part_id) is not None:
-            return StoreResult(part_id, True, None, "duplicate")
         if decoded is None:
             log.warning("%s: undecodable PDU kept for inspection (%s): %s", who.port, error, pdu_hex)
             s.add(InboundPart(id=part_id, port=who.port, iccid=who.iccid, msisdn=who.msisdn, pdu=pdu_hex,
                               received_at=now, message_id=part_id))
             payload = build_undecodable(part_id, who, pdu_hex, str(error), now)
-            self._add_outbox(s, part_id, who.port, "undecodable", payload)
+            self._add_outbox(s, part_id, who.port, "undecodable", payload, new_id=True)
             return StoreResult(part_id, False, part_id, "undecodable")
         if decoded.get("type") == "SMS-STATUS-REPORT":
             s.add(StatusReport(id=part_id, port=who.port, iccid=who.iccid, pdu=pdu_hex, received_at=now))
@@ -115,7 +121,7 @@ class Spool:
             s.add(InboundPart(id=part_id, port=who.port, iccid=who.iccid, msisdn=who.msisdn, pdu=pdu_hex,
                               received_at=now, message_id=message_id))
             payload = build_sms(message_id, who, [decoded], [pdu_hex], now, self.region, missing=[])
-            self._add_outbox(s, message_id, who.port, "sms", payload)
+            self._add_outbox(s, message_id, who.port, "sms", payload, new_id=True)
             return StoreResult(part_id, False, message_id, "sms")
         total = int(concat["total"])
         seq = int(concat["seq"])
@@ -200,8 +206,9 @@ class Spool:
         return message_id
 
     def _add_outbox(self, s: Session, message_id: str, port: str, kind: str,
-                    payload: dict[str, Any]) -> None:
-        if s.get(OutboxMessage, message_id) is not None:
+                    payload: dict[str, Any], *, new_id: bool = False) -> None:
+        """Queue `payload`; `new_id` when the id comes from a part stored just now and so cannot exist yet."""
+        if not new_id and s.get(OutboxMessage, message_id) is not None:
             return
         s.add(OutboxMessage(
             id=message_id, port=port, kind=kind, topic=self.topics.inbound(port),
