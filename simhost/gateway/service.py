@@ -154,6 +154,7 @@ class Gateway:
                   json.dumps({"state": "offline", "gateway": self.gateway_id,
                               "ports": [p.name for p in ports], "reason": "connection lost"})),
         )
+        self._status_lock = threading.Lock()
         self.status_client.on_connect = self._status_connected
         self.workers = [
             PortWorker(p, self.spool, open_driver, on_status=self._publish_status,
@@ -171,6 +172,12 @@ class Gateway:
             self._publish_status(w.status)
 
     def _publish_status(self, status: PortStatus) -> None:
+        # Snapshot and publish under one lock: the connect handler republishes every port from paho's
+        # thread while workers publish their own changes, and a stale snapshot sent last would stick.
+        with self._status_lock:
+            self._publish_status_locked(status)
+
+    def _publish_status_locked(self, status: PortStatus) -> None:
         payload = status.to_json()
         payload["gateway"] = self.gateway_id
         # A live status expires unless refreshed, so a dead gateway's ports never look healthy for long;
