@@ -285,6 +285,15 @@ def _address_type(number: str) -> int:
     return 145 if number.startswith("+") else 129
 
 
+
+def _registration_urc(name: str, mode: int, stat: int) -> str | None:
+    """The +CREG/+CGREG unsolicited line for URC mode `mode` (0: none, 1: stat, 2: stat with location)."""
+    if mode == 1 or (mode == 2 and stat not in (1, 5)):
+        return f"{name}: {stat}"
+    if mode == 2:
+        return f'{name}: {stat},"{LAC}","{CELL_ID}"'
+    return None
+
 class VirtualModem:
     """One virtual modem on a pty. Profiles subclass it with a DIALECT and narrow overrides.
 
@@ -742,15 +751,8 @@ class VirtualModem:
         if not (report and changed and self._powered):
             return
         s = self._settings
-        lines = []
-        if s.creg == 1:
-            lines.append(f"+CREG: {stat}")
-        elif s.creg == 2:
-            lines.append(f'+CREG: {stat},"{LAC}","{CELL_ID}"' if stat in (1, 5) else f"+CREG: {stat}")
-        if s.cgreg == 1:
-            lines.append(f"+CGREG: {stat}")
-        elif s.cgreg == 2:
-            lines.append(f'+CGREG: {stat},"{LAC}","{CELL_ID}"' if stat in (1, 5) else f"+CGREG: {stat}")
+        lines = [line for name, mode in (("+CREG", s.creg), ("+CGREG", s.cgreg))
+                 if (line := _registration_urc(name, mode, stat)) is not None]
 
         def report_now() -> None:
             for line in lines:
@@ -1133,22 +1135,20 @@ class VirtualModem:
 
     # ---- network --------------------------------------------------------------------------------------
 
-    def _creg(self, cmd: Cmd) -> list[str]:
-        s = self._settings
+    def _registration_query(self, cmd: Cmd, name: str, mode: int) -> tuple[list[str], int]:
+        """AT+CREG / AT+CGREG (same syntax): the answer, and the URC mode afterwards."""
         if cmd.kind == "read":
-            if s.creg == 2 and self._reg in (1, 5):
-                return [f'+CREG: 2,{self._reg},"{LAC}","{CELL_ID}"']
-            return [f"+CREG: {s.creg},{self._reg}"]
-        lines, s.creg = self._flag(cmd, s.creg, 2, "+CREG")
+            if mode == 2 and self._reg in (1, 5):
+                return [f'{name}: 2,{self._reg},"{LAC}","{CELL_ID}"'], mode
+            return [f"{name}: {mode},{self._reg}"], mode
+        return self._flag(cmd, mode, 2, name)
+
+    def _creg(self, cmd: Cmd) -> list[str]:
+        lines, self._settings.creg = self._registration_query(cmd, "+CREG", self._settings.creg)
         return lines
 
     def _cgreg(self, cmd: Cmd) -> list[str]:
-        s = self._settings
-        if cmd.kind == "read":
-            if s.cgreg == 2 and self._reg in (1, 5):
-                return [f'+CGREG: 2,{self._reg},"{LAC}","{CELL_ID}"']
-            return [f"+CGREG: {s.cgreg},{self._reg}"]
-        lines, s.cgreg = self._flag(cmd, s.cgreg, 2, "+CGREG")
+        lines, self._settings.cgreg = self._registration_query(cmd, "+CGREG", self._settings.cgreg)
         return lines
 
     def _csq(self, cmd: Cmd) -> list[str]:
