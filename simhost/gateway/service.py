@@ -174,18 +174,15 @@ class Gateway:
     def _publish_status(self, status: PortStatus) -> None:
         # Snapshot and publish under one lock: the connect handler republishes every port from paho's
         # thread while workers publish their own changes, and a stale snapshot sent last would stick.
-        with self._status_lock:
-            self._publish_status_locked(status)
-
-    def _publish_status_locked(self, status: PortStatus) -> None:
-        payload = status.to_json()
-        payload["gateway"] = self.gateway_id
         # A live status expires unless refreshed, so a dead gateway's ports never look healthy for long;
         # the router's status keeper turns them into retained `offline` when the gateway's will arrives.
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.MessageExpiryInterval = int(STATUS_EXPIRY_S)
-        self.status_client.publish(self.topics.port_status(status.port), json.dumps(payload),
-                                   qos=1, retain=True, properties=props)
+        with self._status_lock:
+            payload = status.to_json()
+            payload["gateway"] = self.gateway_id
+            self.status_client.publish(self.topics.port_status(status.port), json.dumps(payload),
+                                       qos=1, retain=True, properties=props)
 
     def _tick(self) -> None:
         waited = 0.0

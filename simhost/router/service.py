@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
 from simhost.mqtt import AckingPublisher, make_client
-from simhost.registry.models import RoutedMessage, SentLog, current_version
+from simhost.registry.models import Customer, RoutedMessage, SentLog, current_version
 from simhost.registry.snapshot import load_directory, record_send
 from simhost.registry.validate import ValidationError
 from simhost.router.decide import REPLY_WINDOW, Decision, decide, routed_payload
@@ -52,6 +52,11 @@ class _Output:
     payload: str
     mids: list[int] = field(default_factory=list)
     retain: bool = False
+
+
+def _bad_key(m: _Incoming) -> str:
+    """A stable id for a payload that has none of its own (the same bytes on a topic, the same id)."""
+    return "bad-" + hashlib.sha256(m.topic.encode() + b"\0" + m.payload).hexdigest()[:40]
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -222,8 +227,6 @@ class Router:
 
     @staticmethod
     def _logins(s: Session, ids: set[int]) -> dict[int, str]:
-        from simhost.registry.models import Customer
-
         return dict(s.execute(select(Customer.id, Customer.login).where(Customer.id.in_(ids))).tuples().all())
 
     def _settle_acks(self) -> None:
@@ -280,7 +283,7 @@ class Router:
             if not isinstance(message, dict) or not isinstance(message.get("id"), str) or not message["id"]:
                 raise ValueError("the payload is not a JSON object with a string `id`")
         except (ValueError, UnicodeDecodeError) as exc:
-            key = "bad-" + hashlib.sha256(m.topic.encode() + b"\0" + m.payload).hexdigest()[:40]
+            key = _bad_key(m)
             log.warning("bad inbound payload on %s: %s", m.topic, exc)
             payload = self._bad_payload(key, m, f"bad inbound payload on {m.topic}: {exc}")
             return key, _Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False)), None, payload
@@ -369,7 +372,7 @@ class Router:
             with self.sessions.begin() as s:
                 record_send(s, report["from"], report["to"], report["owner"], at, "mqtt", self.settings.region)
         except (ValueError, UnicodeDecodeError, ValidationError) as exc:
-            key = "bad-" + hashlib.sha256(m.topic.encode() + b"\0" + m.payload).hexdigest()[:40]
+            key = _bad_key(m)
             log.warning("bad send report on %s: %s", m.topic, exc)
             payload = self._bad_payload(key, m, f"bad send report: {exc}")
             out = _Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False), [m.mid])
