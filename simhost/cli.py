@@ -14,7 +14,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from simhost.config import ConfigError, Settings
@@ -31,12 +31,19 @@ class Context:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._engine: Engine | None = None
         self._sessions: Any = None
+
+    def engine(self) -> Engine:
+        """The database engine, the schema migrated to the newest revision first."""
+        if self._engine is None:
+            upgrade(self.settings.db_url)
+            self._engine = make_engine(self.settings.db_url)
+        return self._engine
 
     def sessions(self) -> Any:
         if self._sessions is None:
-            upgrade(self.settings.db_url)
-            self._sessions = make_sessions(make_engine(self.settings.db_url))
+            self._sessions = make_sessions(self.engine())
         return self._sessions
 
 
@@ -180,9 +187,6 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     <prefix>/v1/owners/<login>/messages or <prefix>/v1/unrouted. Run several routers (on one
     database) to share the load.
     """
-    from simhost.db import upgrade
-
-    upgrade(obj.settings.db_url)
     sessions = obj.sessions()
     services: list[Any] = []
     if only in (None, "gateway"):
@@ -197,7 +201,7 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
             return open_driver(p.url, name=p.driver, port_name=p.name)
 
         if ports:
-            services.append(Gateway(obj.settings, sessions, ports, factory))
+            services.append(Gateway(obj.settings, obj.engine(), ports, factory))
             click.echo(f"gateway: {len(ports)} port(s), broker {obj.settings.mqtt}", err=True)
         else:
             click.echo("gateway: no ports registered, running the router only", err=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
@@ -134,7 +134,7 @@ class Gateway:
     def __init__(
         self,
         settings: Settings,
-        sessions: sessionmaker[Session],
+        engine: Engine,
         ports: Sequence[PortConfig],
         open_driver: Callable[[PortConfig], Any],
         *,
@@ -145,7 +145,7 @@ class Gateway:
         self.topics = Topics(settings.topic_prefix)
         self.gateway_id = gateway_id or socket.gethostname()
         self.relay_ready = threading.Event()
-        self.spool = Spool(sessions, self.topics, settings.region)
+        self.spool = Spool(engine, self.topics, settings.region)
         self.relay = OutboxRelay(self.spool, settings, self.gateway_id)
         self.spool.on_new_message = self.relay.notify_new
         self.status_client = make_client(

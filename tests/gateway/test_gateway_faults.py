@@ -13,7 +13,7 @@ import pytest
 
 from hwsim import Bank, VirtualModem
 from simhost.config import Settings
-from simhost.db import make_engine, make_sessions, upgrade
+from simhost.db import make_engine, upgrade
 from simhost.gateway.service import Gateway
 from simhost.gateway.worker import PortConfig, PortState
 from simhost_drivers.modems import open_driver
@@ -54,7 +54,6 @@ def rig(tmp_path: Path, broker: PrivateBroker) -> Iterator[Rig]:
     db_url = f"sqlite:///{tmp_path}/gw.db"
     upgrade(db_url)
     engine = make_engine(db_url)
-    sessions = make_sessions(engine)
     settings = Settings(db_url=db_url, mqtt_url=broker.url, topic_prefix=prefix)
     bank = Bank(tmp_path / "bank", ports=len(PROFILES), profiles=PROFILES, slots=2, seed=7)
     bank.start()
@@ -64,7 +63,7 @@ def rig(tmp_path: Path, broker: PrivateBroker) -> Iterator[Rig]:
     def factory(p: PortConfig) -> Any:
         return open_driver(p.url, port_name=p.name)
 
-    gateway = Gateway(settings, sessions, ports, factory, gateway_id=prefix, worker_options=WORKER_OPTIONS)
+    gateway = Gateway(settings, engine, ports, factory, gateway_id=prefix, worker_options=WORKER_OPTIONS)
     gateway.start()
     rig = Rig(bank, gateway, inbound, bank.ports)
     try:

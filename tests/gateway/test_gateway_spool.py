@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from simhost.models import StatusReport, utcnow
 from simhost.topics import Topics
 
 WHO = PortIdentity("port01", "89701010000000000005", "+79001234567")
+SENT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LONG = "Часть длинного сообщения, которое не помещается в одну SMS. " * 3
 
 
@@ -29,7 +30,7 @@ def db_url(tmp_path: Path) -> str:
 
 
 def make_spool(url: str, **options: Any) -> Spool:
-    return Spool(make_sessions(make_engine(url)), Topics("t"), "RU", **options)
+    return Spool(make_engine(url), Topics("t"), "RU", **options)
 
 
 def payloads(spool: Spool) -> list[dict[str, Any]]:
@@ -86,6 +87,49 @@ def test_same_content_on_another_sim_is_another_message(db_url: str) -> None:
     assert len(payloads(spool)) == 2
 
 
+@pytest.mark.parametrize("one_sweep", [False, True])
+def test_reused_reference_gives_two_messages_not_one(db_url: str, one_sweep: bool) -> None:
+    """A sender that reuses a concatenation reference (8-bit refs wrap after 256 messages) while an earlier
+    message with it is still incomplete: each part goes to one message, none is swallowed by the other."""
+    first = encode_deliver("+79161234567", "A " + LONG, reference=200, scts=SENT)
+    second = encode_deliver("+79161234567", "B " + LONG, reference=200, scts=SENT + timedelta(minutes=1))
+    assert len(first) == len(second) == 3
+    interleaved = [first[0], second[0], first[1], second[1], first[2], second[2]]
+    spool = make_spool(db_url)
+    results = spool.store_pdus(WHO, interleaved) if one_sweep else [spool.store_pdu(WHO, p) for p in interleaved]
+    assert sum(1 for r in results if r.message_id) == 2
+    assert sorted(p["text"] for p in payloads(spool)) == sorted(["A " + LONG, "B " + LONG])
+    assert all(not p["incomplete"] for p in payloads(spool))
+
+
+def test_newer_message_under_a_reused_reference_does_not_wait_for_an_older_incomplete_one(db_url: str) -> None:
+    spool = make_spool(db_url)
+    lost_rest = encode_deliver("+79161234567", "A " + LONG, reference=9, scts=SENT)
+    spool.store_pdu(WHO, lost_rest[0])
+    newer = encode_deliver("+79161234567", "B " + LONG, reference=9, scts=SENT + timedelta(days=3))
+    results = spool.store_pdus(WHO, newer)
+    assert results[-1].message_id is not None
+    assert [p["text"] for p in payloads(spool)] == ["B " + LONG]
+
+
+def test_expiry_keeps_a_recent_part_under_the_same_reference(db_url: str) -> None:
+    spool = make_spool(db_url)
+    old = encode_deliver("+79161234567", "A " + LONG, reference=9, scts=SENT)
+    spool.store_pdu(WHO, old[0])
+    between = utcnow()
+    recent = encode_deliver("+79161234567", "B " + LONG, reference=9, scts=SENT + timedelta(days=1))
+    spool.store_pdu(WHO, recent[1])
+    spool.store_pdu(WHO, recent[0])
+    # a day after the old part but not the recent ones: the old part goes alone, the recent ones wait
+    [expired] = spool.expire_incomplete(between + timedelta(hours=24))
+    done = spool.store_pdu(WHO, recent[2])
+    assert done.message_id is not None
+    assert done.message_id != expired
+    texts = {p["id"]: (p["text"], p["incomplete"]) for p in payloads(spool)}
+    assert texts[done.message_id] == ("B " + LONG, False)
+    assert texts[expired][1] is True
+
+
 def test_incomplete_after_timeout_names_missing_parts(db_url: str) -> None:
     spool = make_spool(db_url)
     pdus = encode_deliver("+79161234567", LONG, reference=5)
@@ -118,5 +162,5 @@ def test_status_report_kept_not_published(db_url: str) -> None:
     result = spool.store_pdu(WHO, report)
     assert result.kind == "status-report"
     assert payloads(spool) == []
-    with spool.sessions() as s:
+    with make_sessions(spool.engine)() as s:
         assert s.get(StatusReport, result.part_id) is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim import Bank
-from simhost.db import make_engine, make_sessions, upgrade
+from simhost.db import make_engine, upgrade
 from simhost.gateway.spool import Spool
 from simhost.gateway.worker import PortConfig, PortState, PortWorker
 from simhost.topics import Topics
@@ -21,7 +21,7 @@ WAIT_S = 30.0
 def make_worker(tmp_path: Path, url: str, **options: Any) -> tuple[PortWorker, Spool]:
     db = f"sqlite:///{tmp_path}/w.db"
     upgrade(db)
-    spool = Spool(make_sessions(make_engine(db)), Topics("t"), "RU")
+    spool = Spool(make_engine(db), Topics("t"), "RU")
 
     def factory(p: PortConfig) -> Any:
         return open_driver(p.url, port_name=p.name)
@@ -63,7 +63,7 @@ def test_direct_delivery_with_cnma(tmp_path: Path) -> None:
 
     db = f"sqlite:///{tmp_path}/w.db"
     upgrade(db)
-    spool = Spool(make_sessions(make_engine(db)), Topics("t"), "RU")
+    spool = Spool(make_engine(db), Topics("t"), "RU")
     stored = threading.Event()
     spool.on_new_message = stored.set
     worker = PortWorker(PortConfig(name="port01", url=modem.path), spool, direct)
