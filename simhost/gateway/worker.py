@@ -133,6 +133,7 @@ class PortWorker(threading.Thread):
         self.log = logging.getLogger(f"simhost.worker.{config.name}")
         self._driver: Any = None
         self._last_iccid: str | None = None
+        self._pushed_back: tuple[str, tuple[Any, ...]] | None = None
         self._state_cond = threading.Condition()
         self._entries: dict[PortState, int] = {}
 
@@ -229,6 +230,7 @@ class PortWorker(threading.Thread):
         self._loop()
 
     def _drain_events(self) -> None:
+        self._pushed_back = None
         while True:
             try:
                 self.events.get_nowait()
@@ -267,7 +269,10 @@ class PortWorker(threading.Thread):
                 deadlines.append(call_deadline)
             timeout = max(0.0, min(deadlines) - now)
             try:
-                kind, args = self.events.get(timeout=timeout)
+                if self._pushed_back is not None:
+                    (kind, args), self._pushed_back = self._pushed_back, None
+                else:
+                    kind, args = self.events.get(timeout=timeout)
             except queue.Empty:
                 kind, args = _Event.WAKE, ()
             now = time.monotonic()
@@ -294,7 +299,7 @@ class PortWorker(threading.Thread):
 
     def _handle(self, kind: str, args: tuple[Any, ...]) -> None:
         if kind == _Event.NEW:
-            self._read_and_store(int(args[1]))
+            self._read_and_store(self._more_new([int(args[1])]))
         elif kind == _Event.DIRECT:
             self.spool.store_pdu(self._who(), str(args[0]))
             self.status.received += 1
@@ -305,7 +310,7 @@ class PortWorker(threading.Thread):
                 self.spool.store_pdu(self._who(), item)
                 self._driver.ack_direct()
             else:
-                self._read_and_store(int(item[1]))
+                self._read_and_store([int(item[1])])
         elif kind == _Event.RING:
             self.calls.ring(args[0])
         elif kind == _Event.CLIP:
@@ -332,17 +337,33 @@ class PortWorker(threading.Thread):
             self.spool.store_call(self._who(), call.caller, call.caller_type, when)
             self.status.calls += 1
 
-    def _read_and_store(self, index: int) -> None:
-        stored = self._driver.read_message(index)
-        if stored is None:
+    def _more_new(self, indexes: list[int]) -> list[int]:
+        """`indexes` and those of the new-message notifications queued right behind them (a burst is read
+        and committed as one batch); stops at the first other event, which is put back in front."""
+        while True:
+            try:
+                kind, args = self.events.get_nowait()
+            except queue.Empty:
+                return indexes
+            if kind != _Event.NEW:
+                self._pushed_back = (kind, args)
+                return indexes
+            if int(args[1]) not in indexes:
+                indexes.append(int(args[1]))
+
+    def _read_and_store(self, indexes: list[int]) -> None:
+        found = [stored for stored in (self._driver.read_message(i) for i in indexes) if stored is not None]
+        if not found:
             return
-        self.spool.store_pdu(self._who(), stored.pdu)
-        self.status.received += 1
-        self._driver.delete_message(index)
+        self.spool.store_pdus(self._who(), [stored.pdu for stored in found])
+        self.status.received += len(found)
+        for stored in found:
+            self._driver.delete_message(stored.index)
         total = self.status.storage_total
-        if total and index + 1 >= total * STORAGE_HIGH_WATER:
+        if total and max(indexes) + 1 >= total * STORAGE_HIGH_WATER:
             # a high index means notifications were missed and the storage is filling: empty it now
-            self.log.info("port %s: message at index %d of %d; sweeping the storage", self.config.name, index, total)
+            self.log.info("port %s: message at index %d of %d; sweeping the storage", self.config.name,
+                          max(indexes), total)
             self._sweep()
 
     def _sweep(self) -> None:
