@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 from sqlalchemy import Engine, select
@@ -66,7 +66,30 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """The top-level group: commands kept in other modules are imported only when used or listed
+    (`simhost run` starts without loading the registry and MQTT-account commands)."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "mqtt": "simhost.commands.mqtt:mqtt",
+        "pdu": "simhost.commands.pdu:pdu",
+        "udev": "simhost.commands.udev:udev",
+        **{name: f"simhost.commands.registry:{name}"
+           for name in ("owner", "slot", "whitelist", "sent", "inbox", "status")},
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, attr = self.LAZY[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_url", envvar="SIMHOST_DB", default=None, metavar="URL",
               help="Database URL [env SIMHOST_DB; default sqlite:///simhost.db in the current "
                    "directory; PostgreSQL: postgresql://user@host/db].")
@@ -219,24 +242,3 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     stop.wait()
     for service in reversed(services):
         service.stop()
-
-
-def _attach_optional_commands() -> None:
-    from simhost.commands.mqtt import mqtt
-    from simhost.commands.pdu import pdu
-    from simhost.commands.udev import udev
-
-    main.add_command(mqtt)
-    main.add_command(pdu)
-    main.add_command(udev)
-
-    from simhost.commands.registry import COMMANDS as REGISTRY_COMMANDS
-
-    for command in REGISTRY_COMMANDS:
-        main.add_command(command)
-
-
-try:
-    _attach_optional_commands()
-except ImportError as _exc:  # pragma: no cover - only while a command module is missing
-    print(f"simhost: command module missing: {_exc}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import sessionmaker
@@ -49,8 +49,29 @@ def make_sessions(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+HEAD_REVISION = "0002"  # the newest file in alembic/versions; a test keeps the two in step
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision the database at `url` is at; None when it has none (new or not migrated)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            if not inspect(c).has_table("alembic_version"):
+                return None
+            return c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at `url` to `revision` (alembic), creating it if it does not exist."""
+    """Migrate the database at `url` to `revision` (alembic), creating it if it does not exist.
+
+    A database already at the newest revision is left alone without loading alembic (a tenth of a second
+    of every start).
+    """
+    if revision == "head" and current_revision(url) == HEAD_REVISION:
+        return
     from alembic.config import Config
 
     from alembic import command

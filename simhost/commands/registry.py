@@ -724,4 +724,3 @@ def status(obj: Context, as_json: bool) -> None:
     click.echo(f"registry version {version}")
 
 
-COMMANDS: tuple[click.Command, ...] = (owner, slot, whitelist, sent, inbox, status)

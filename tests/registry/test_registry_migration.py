@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from alembic import command
-from simhost.db import ALEMBIC_DIR, make_engine, make_sessions
+from simhost.db import ALEMBIC_DIR, HEAD_REVISION, current_revision, make_engine, make_sessions, upgrade
 from simhost.models import Base
 from simhost.registry.models import (
     Customer,
@@ -124,3 +124,18 @@ def test_upgrade_from_0001_keeps_the_spool_and_adds_a_working_registry(db_url: s
             assert current_version(s) == 0
     finally:
         engine.dispose()
+
+
+def test_head_revision_constant_matches_the_newest_migration(tmp_path: Path) -> None:
+    """`upgrade` skips alembic when the database is at HEAD_REVISION, so it must name the real head."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    assert current_revision(url) is None
+    upgrade(url)
+    assert current_revision(url) == HEAD_REVISION
+    upgrade(url)  # already there: a no-op
+    assert current_revision(url) == HEAD_REVISION
