@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from types import MappingProxyType
 
 ESC = 0x1B
@@ -71,6 +72,32 @@ LANGUAGE_NAMES = MappingProxyType({
     12: "Telugu", 13: "Urdu",
 })
 
+# The Indic and Urdu tables (identifiers 4-13, TS 23.038 A.2.4-A.2.13, A.3.4-A.3.13) are long lists of
+# code points: they come from the gsmcodecs package (transcribed from TS 23.038 v18), loaded on first use.
+# Checked position by position against a second, independent transcription of the spec (CyberChef's, v16);
+# the two agree except where gsmcodecs has an apostrophe at 0x2C of every Indic locking table, which the
+# other transcription and Android's tables give as a comma, and the euro sign at 0x65 of the Telugu single
+# shift table, which gsmcodecs alone leaves out. Those are set right here.
+INDIC_LANGUAGES = range(4, 14)
+UNDEFINED = "\ufffd"  # a code the table leaves empty: shown as the replacement character, never dropped
+_INDIC_FIXES_LOCKING = {0x2C: ","}
+_INDIC_FIXES_SHIFT = {12: {0x65: "\u20ac"}}
+
+
+@cache
+def _indic_tables() -> tuple[Mapping[int, str], Mapping[int, dict[int, str]]]:
+    from gsmcodecs.charmaps import GSMCHARMAPS
+
+    locking: dict[int, str] = {}
+    shift: dict[int, dict[int, str]] = {}
+    for lid in INDIC_LANGUAGES:
+        lock_map = {**{k: chr(v) for k, v in GSMCHARMAPS[lid]["locking"]["decode"].items()}, **_INDIC_FIXES_LOCKING}
+        locking[lid] = "".join(_ESC_SLOT if i == ESC else lock_map.get(i, UNDEFINED) for i in range(128))
+        shift_map = {k: chr(v) for k, v in GSMCHARMAPS[lid]["singleShift"]["decode"].items() if k != ESC}
+        shift[lid] = {**shift_map, **_INDIC_FIXES_SHIFT.get(lid, {})}
+    return MappingProxyType(locking), MappingProxyType(shift)
+
+
 LOCKING_TABLES = MappingProxyType({
     0: DEFAULT_TABLE, 1: TURKISH_LOCKING_TABLE, 3: PORTUGUESE_LOCKING_TABLE,
 })
@@ -80,6 +107,20 @@ SHIFT_TABLES = MappingProxyType({
     2: SPANISH_SHIFT_TABLE,
     3: PORTUGUESE_SHIFT_TABLE,
 })
+
+
+def locking_table(language: int) -> str | None:
+    """The locking shift table of national language `language`; None where TS 23.038 defines none."""
+    if language in INDIC_LANGUAGES:
+        return _indic_tables()[0][language]
+    return LOCKING_TABLES.get(language)
+
+
+def shift_table(language: int) -> dict[int, str] | None:
+    """The single shift table of national language `language`; None where TS 23.038 defines none."""
+    if language in INDIC_LANGUAGES:
+        return _indic_tables()[1][language]
+    return SHIFT_TABLES.get(language)
 
 
 @dataclass(frozen=True)
@@ -100,14 +141,14 @@ def tables_for(locking_shift: int | None, single_shift: int | None) -> Tables:
     unsupported = False
     locking = DEFAULT_TABLE
     if locking_shift is not None:
-        found = LOCKING_TABLES.get(locking_shift)
+        found = locking_table(locking_shift)
         if found is None:
             unsupported = True
         else:
             locking = found
     shift = DEFAULT_SHIFT_TABLE
     if single_shift is not None:
-        found_shift = SHIFT_TABLES.get(single_shift)
+        found_shift = shift_table(single_shift)
         if found_shift is None:
             unsupported = True
         else:

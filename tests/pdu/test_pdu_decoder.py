@@ -267,9 +267,9 @@ def test_turkish_locking_without_single_shift() -> None:
 
 
 def test_unsupported_language_falls_back_to_the_default_table() -> None:
-    got = _national("03" "250106", _ascii7("abc"))
+    got = _national("03" "25010E", _ascii7("abc"))  # identifier 14: reserved in TS 23.038
     assert got["text"] == "abc"
-    assert got["national_language"] == {"locking_shift": 6, "unsupported": True}
+    assert got["national_language"] == {"locking_shift": 14, "unsupported": True}
 
 
 def test_spanish_has_no_locking_table() -> None:
