@@ -79,6 +79,17 @@ def _conflicts_named(sessions: Any, describe: Callable[[Session], str | None]) -
         raise ValidationError(message) from None
 
 
+def _list_or_note(rows: list[dict[str, Any]], as_json: bool, empty: str) -> bool:
+    """Print `rows` as JSON, or `empty` when there are none; True when the caller prints them as a table."""
+    if as_json:
+        echo_json(rows)
+        return False
+    if not rows:
+        click.echo(empty)
+        return False
+    return True
+
+
 def _iso(t: datetime | None) -> str | None:
     return validate.as_utc(t).isoformat() if t is not None else None
 
@@ -216,11 +227,7 @@ def owner_list(obj: Context, as_json: bool) -> None:
     with obj.sessions()() as s:
         counts = dict(s.execute(select(SimSlot.owner_id, func.count()).group_by(SimSlot.owner_id)).all())
         rows = [_customer_json(c, counts.get(c.id, 0)) for c in s.scalars(select(Customer).order_by(Customer.login))]
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        click.echo("no customers registered (add one with `simhost owner add LOGIN`)")
+    if not _list_or_note(rows, as_json, "no customers registered (add one with `simhost owner add LOGIN`)"):
         return
     click.echo(f"{'LOGIN':<20} {'VERIFIED':<9} {'STATE':<9} {'NUMBERS':>7}  NAME")
     for r in rows:
@@ -421,11 +428,7 @@ def slot_list(obj: Context, kind_filter: str | None, owner_login: str | None, as
         if owner_login is not None:
             query = query.where(SimSlot.owner_id == _customer(s, owner_login).id)
         rows = [_slot_json(slot_row, login) for slot_row, login in s.execute(query)]
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        click.echo("no SIM slots registered (add one with `simhost slot add`)")
+    if not _list_or_note(rows, as_json, "no SIM slots registered (add one with `simhost slot add`)"):
         return
     click.echo(f"{'BANK':>4} {'SLOT':>4}  {'MSISDN':<16} {'ICCID':<20} {'KIND':<15} {'OWNER':<16} {'PORT':<12} STATE")
     for r in rows:
@@ -594,11 +597,8 @@ def whitelist_list(obj: Context, number: str | None, as_json: bool) -> None:
         if number is not None:
             query = query.where(SimSlot.id == _find_slot(s, number, obj.settings.region).id)
         rows = [_whitelist_json(entry, msisdn) for entry, msisdn in s.execute(query)]
-    if as_json:
-        echo_json(rows)
+    if not _list_or_note(rows, as_json, "no sender names approved" + (f" on {number}" if number else "")):
         return
-    if not rows:
-        click.echo("no sender names approved" + (f" on {number}" if number else ""))
     for r in rows:
         click.echo(f"{r['number']:<16} {r['sender_name']:<12} approved by {r['approved_by'] or 'unknown'} "
                    f"at {r['approved_at']}")
