@@ -299,7 +299,11 @@ class PortWorker(threading.Thread):
 
     def _handle(self, kind: str, args: tuple[Any, ...]) -> None:
         if kind == _Event.NEW:
-            self._read_and_store(self._more_new([int(args[1])]))
+            indexes = self._more_new([int(args[1])])
+            if len(indexes) > 1:
+                self._sweep()  # one listing reads them all in one round trip instead of one AT+CMGR each
+            else:
+                self._read_and_store(indexes)
         elif kind == _Event.DIRECT:
             self.spool.store_pdu(self._who(), str(args[0]))
             self.status.received += 1
