@@ -74,14 +74,17 @@ class Plan:
     idle_at: tuple[int, ...]
     burst_ports: int
     burst_per_port: int
+    burst_scaling: tuple[int, ...]  # smaller banks drained the same way, to show where the lines bind
     peer_ports: int
     peer_per_port: int
 
 
 FULL = Plan(latency=((1, 400), (64, 512), (256, 512)), interval_s=0.05, calls=50, calls_ports=64,
-            idle_s=30.0, idle_at=(64, 256), burst_ports=64, burst_per_port=30, peer_ports=4, peer_per_port=30)
+            idle_s=30.0, idle_at=(64, 256), burst_ports=64, burst_per_port=30, burst_scaling=(1, 8, 16),
+            peer_ports=4, peer_per_port=30)
 QUICK = Plan(latency=((1, 50), (16, 64), (64, 64)), interval_s=0.05, calls=16, calls_ports=16,
-             idle_s=10.0, idle_at=(64,), burst_ports=16, burst_per_port=30, peer_ports=2, peer_per_port=30)
+             idle_s=10.0, idle_at=(64,), burst_ports=16, burst_per_port=30, burst_scaling=(4,),
+             peer_ports=2, peer_per_port=30)
 
 
 def log(text: str) -> None:
@@ -561,6 +564,10 @@ def run(plan: Plan, skip_peers: bool, root: Path, broker_url: str) -> dict[str, 
                 inbound.close()
     log(f"burst: {plan.burst_ports} ports x {plan.burst_per_port}")
     results["burst"] = measure_burst(root / "burst", broker_url, plan.burst_ports, plan.burst_per_port)
+    results["burst_scaling"] = []
+    for ports in plan.burst_scaling:
+        log(f"burst: {ports} ports x {plan.burst_per_port}")
+        results["burst_scaling"].append(measure_burst(root / f"burst{ports}", broker_url, ports, plan.burst_per_port))
     if not skip_peers:
         runs = [("simhost", "defaults")]
         if peer_binary("gammu-smsd"):
@@ -617,6 +624,15 @@ def print_table(r: dict[str, Any]) -> None:
               f"(from start), {100 * (b['fraction_of_limit_first_to_last'] or 0):.1f}% (first-to-last)")
     else:
         print(f"   only {b['arrived']}/{b['messages']} arrived")
+    for x in r.get("burst_scaling", []):
+        if "seconds_from_start" not in x:
+            print(f"   {x['ports']} ports: only {x['arrived']}/{x['messages']} arrived")
+            continue
+        print(f"   {x['ports']:>3} ports x {x['per_port']}: {x['msgs_per_s_from_start']} msg/s from start "
+              f"({100 * x['fraction_of_limit_from_start']:.1f}% of {x['line_rate_limit_msgs_per_s']}), "
+              f"{x['msgs_per_s_first_to_last']} first-to-last "
+              f"({100 * (x['fraction_of_limit_first_to_last'] or 0):.1f}%); first after {x['first_after_start_s']} s, "
+              f"gateway CPU {x['gateway_cpu_s']} s")
     c = r.get("calls")
     if c:
         print()

@@ -35,7 +35,7 @@ class Collector:
         props = None
         if session is not None:
             # A persistent session: the broker queues our QoS 1 messages while we are away.
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 3600
         self.client.connect(target.host, target.port, clean_start=session is None, properties=props)
         self.client.loop_start()
@@ -47,7 +47,7 @@ class Collector:
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         with self._cond:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
             self._cond.notify_all()
 
     def wait_for(self, count: int, timeout_s: float = 10.0) -> list[tuple[str, bytes, bool]]:

@@ -8,6 +8,7 @@ import resource
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
-from simhost.gateway.spool import Spool
+from simhost.gateway.spool import OutboxRow, Spool
 from simhost.gateway.worker import PortConfig, PortStatus, PortWorker
 from simhost.models import Port
 from simhost.mqtt import AckingPublisher, make_client
@@ -31,6 +32,8 @@ STATUS_EXPIRY_S = 3 * STATUS_INTERVAL_S
 EXPIRE_INTERVAL_S = 60.0
 MAX_IN_FLIGHT = 1000
 RESCAN_INTERVAL_S = 5.0
+FRESH_CAP = 10_000
+RECENTLY_DONE = 10_000
 
 
 FDS_PER_PORT = 8  # the tty, pyserial's two pipes, the channel's wake-ups, with room to spare
@@ -54,7 +57,12 @@ def load_ports(sessions: sessionmaker[Session]) -> list[PortConfig]:
 
 
 class OutboxRelay(threading.Thread):
-    """Moves outbox rows to the broker; a row is marked published only when its PUBACK arrives."""
+    """Moves outbox rows to the broker; a row is marked published only when its PUBACK arrives.
+
+    Rows the spool has just committed are handed over in memory and published at once; the outbox table
+    is read only at start, after a reconnect, every few seconds as a safety net, and when the in-memory
+    queue overflowed (broker away for long).
+    """
 
     def __init__(self, spool: Spool, settings: Settings, gateway_id: str) -> None:
         super().__init__(name="simhost-relay", daemon=True)
@@ -64,9 +72,14 @@ class OutboxRelay(threading.Thread):
         self.stopping = threading.Event()
         self._handed: set[str] = set()
         self._acked: list[str] = []
+        self._fresh: deque[OutboxRow] = deque()
+        self._fresh_ids: set[str] = set()
+        # ids acknowledged lately: a row announced after a database read already published it is not sent twice
+        self._done: deque[str] = deque(maxlen=RECENTLY_DONE)
+        self._done_ids: set[str] = set()
         self._lock = threading.Lock()
         self.publisher = AckingPublisher(
-            settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self.notify_new,
+            settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self.rescan,
         )
 
     def _on_acked(self, message_id: str) -> None:
@@ -92,11 +105,41 @@ class OutboxRelay(threading.Thread):
             self.spool.mark_published(acked)
             with self._lock:
                 self._handed.difference_update(acked)
+                for message_id in acked:
+                    if len(self._done) == self._done.maxlen:
+                        self._done_ids.discard(self._done[0])
+                    self._done.append(message_id)
+                    self._done_ids.add(message_id)
 
-    def notify_new(self) -> None:
-        """The spool has new outbox rows."""
+    def notify_new(self, rows: Sequence[OutboxRow]) -> None:
+        """Rows the spool has just committed."""
+        with self._lock:
+            if len(self._fresh) + len(rows) > FRESH_CAP:
+                # far behind (the broker is away): the outbox table hands them over later instead of memory
+                self._fresh.clear()
+                self._fresh_ids.clear()
+                self.new_rows.set()
+            else:
+                self._fresh.extend(rows)
+                self._fresh_ids.update(r.id for r in rows)
+        self.wake.set()
+
+    def rescan(self) -> None:
+        """Read the outbox table on the next round (after a connect)."""
         self.new_rows.set()
         self.wake.set()
+
+    def _publish_fresh(self) -> None:
+        while True:
+            with self._lock:
+                if not self._fresh or len(self._handed) >= MAX_IN_FLIGHT:
+                    return
+                row = self._fresh.popleft()
+                self._fresh_ids.discard(row.id)
+                if row.id in self._handed or row.id in self._done_ids:
+                    continue
+                self._handed.add(row.id)
+            self.publisher.publish(row.id, row.topic, row.payload)
 
     def run(self) -> None:
         next_scan = 0.0
@@ -105,24 +148,24 @@ class OutboxRelay(threading.Thread):
             self.wake.clear()
             try:
                 self._flush_acks()
+                self._publish_fresh()
                 with self._lock:
                     in_flight = len(self._handed)
-                # The outbox is read when rows were added (or room freed up after a full window), and
-                # every few seconds anyway; a PUBACK alone only marks its row.
                 due = time.monotonic() >= next_scan
                 if in_flight >= MAX_IN_FLIGHT or not (self.new_rows.is_set() or due):
                     continue
                 self.new_rows.clear()
                 next_scan = time.monotonic() + RESCAN_INTERVAL_S
                 with self._lock:
-                    handed = set(self._handed)
-                rows = self.spool.pending(min(RELAY_BATCH, MAX_IN_FLIGHT - in_flight), handed)
+                    exclude = self._handed | self._fresh_ids
+                rows = self.spool.pending(min(RELAY_BATCH, MAX_IN_FLIGHT - in_flight), exclude)
                 for row in rows:
                     with self._lock:
                         self._handed.add(row.id)
                     self.publisher.publish(row.id, row.topic, row.payload)
                 if rows:
                     self.new_rows.set()  # there may be more: read again on the next round
+                    self.wake.set()
             except Exception:
                 log.exception("outbox relay step failed; retrying")
                 self.stopping.wait(1.0)

@@ -149,7 +149,7 @@ class Spool:
         region: str,
         *,
         reassembly_timeout_s: float = REASSEMBLY_TIMEOUT_S,
-        on_new_message: Callable[[], None] | None = None,
+        on_new_message: Callable[[list[OutboxRow]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -191,9 +191,8 @@ class Spool:
                     message_id = self._assemble(c, batch, who, parts, now, missing=[])
                     last = max(batch.index[p.id] for p in parts if p.id in batch.index)
                     results[last] = StoreResult(results[last].part_id, False, message_id, "sms")
-            self._write_outbox(c, batch.outbox)
-        if any(r.message_id is not None for r in results) and self.on_new_message is not None:
-            self.on_new_message()
+            fresh = self._write_outbox(c, batch.outbox)
+        self._announce(fresh)
         return results
 
     def _store_one(self, batch: _Batch, who: PortIdentity, part_id: str, pdu_hex: str,
@@ -258,14 +257,21 @@ class Spool:
                              "published_at": None})
 
     @staticmethod
-    def _write_outbox(c: Connection, rows: list[dict[str, Any]]) -> None:
-        """Insert outbox rows whose ids are not there yet (a message read again after a crash is queued once)."""
+    def _write_outbox(c: Connection, rows: list[dict[str, Any]]) -> list[OutboxRow]:
+        """Insert outbox rows whose ids are not there yet (a message read again after a crash is queued once);
+        returns those inserted."""
         if not rows:
-            return
+            return []
         there = set(c.scalars(select(OUTBOX.c.id).where(OUTBOX.c.id.in_([r["id"] for r in rows]))))
         fresh = [r for r in rows if r["id"] not in there]
         if fresh:
             c.execute(insert(OUTBOX), fresh)
+        return [OutboxRow(r["id"], r["topic"], r["payload"]) for r in fresh]
+
+    def _announce(self, rows: list[OutboxRow]) -> None:
+        """Hand rows committed just now to the listener (the relay publishes them without reading them back)."""
+        if rows and self.on_new_message is not None:
+            self.on_new_message(rows)
 
     def expire_incomplete(self, now: datetime | None = None) -> list[str]:
         """Publish, marked incomplete, every multipart message whose first part is older than the timeout."""
@@ -289,9 +295,8 @@ class Spool:
                     missing = [n for n in range(1, first.total + 1) if n not in have]
                     who = PortIdentity(first.port, first.iccid, first.msisdn)
                     done.append(self._assemble(c, batch, who, parts, now, missing=missing))
-            self._write_outbox(c, batch.outbox)
-        if done and self.on_new_message is not None:
-            self.on_new_message()
+            fresh = self._write_outbox(c, batch.outbox)
+        self._announce(fresh)
         return done
 
     def store_call(self, who: PortIdentity, caller: str | None, caller_type: int | None,
@@ -302,9 +307,8 @@ class Spool:
         self._queue_outbox(batch, message_id, who.port, "call",
                            build_call(message_id, who, caller, caller_type, rang_at, self.region))
         with self._lock, self.engine.begin() as c:
-            self._write_outbox(c, batch.outbox)
-        if self.on_new_message is not None:
-            self.on_new_message()
+            fresh = self._write_outbox(c, batch.outbox)
+        self._announce(fresh)
         return message_id
 
     def pending(self, limit: int, exclude: set[str]) -> list[OutboxRow]:

@@ -65,7 +65,7 @@ def test_direct_delivery_with_cnma(tmp_path: Path) -> None:
     upgrade(db)
     spool = Spool(make_engine(db), Topics("t"), "RU")
     stored = threading.Event()
-    spool.on_new_message = stored.set
+    spool.on_new_message = lambda _rows: stored.set()
     worker = PortWorker(PortConfig(name="port01", url=modem.path), spool, direct)
     try:
         worker.start()
