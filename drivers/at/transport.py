@@ -107,14 +107,16 @@ class SerialTransport:
     def _write_polled(self, data: bytes) -> None:
         assert self._fd is not None
         view = memoryview(data)
-        waiter = select.poll()
-        waiter.register(self._fd, select.POLLOUT)
+        waiter: select.poll | None = None  # made only when the line is backed up (rare: commands are short)
         try:
             while view:
                 try:
                     n = os.write(self._fd, view)
                     view = view[n:]
                 except BlockingIOError:
+                    if waiter is None:
+                        waiter = select.poll()
+                        waiter.register(self._fd, select.POLLOUT)
                     waiter.poll(IDLE_POLL_S * 1000)
                 except OSError as exc:
                     if exc.errno != errno.EINTR:
