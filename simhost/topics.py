@@ -44,6 +44,14 @@ class Topics:
     def sent(self) -> str:
         return f"{self.base}/sent"
 
+    def owner_sent(self, login: str) -> str:
+        """Where customer `login` reports its own sends (the broker lets only that customer publish here)."""
+        return f"{self.base}/owners/{login}/sent"
+
+    @property
+    def owner_sent_all(self) -> str:
+        return f"{self.base}/owners/+/sent"
+
     @property
     def send(self) -> str:
         return f"{self.base}/send"

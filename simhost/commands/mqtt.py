@@ -71,15 +71,18 @@ def acl(obj: Context, out_dir: Path, broker_user: str | None, as_json: bool) -> 
     Files written into DIR (all but the snippet mode 0600):
       passwd                  Mosquitto password_file: customers and the service accounts
       acl                     Mosquitto acl_file: who may read and write which topics
-      services.json           passwords of the gateway, router and operator accounts and the
-                              routers' secret shared-subscription group; made once, then reused
+      services.json           passwords of the gateway, router, operator and reporter accounts
+                              and the routers' secret shared-subscription group; made once,
+                              then reused (accounts added in newer versions are filled in)
       mosquitto.conf.snippet  allow_anonymous false, password_file DIR/passwd, acl_file DIR/acl
 
     \b
     A customer LOGIN may read only <prefix>/v1/owners/LOGIN/# and publish only to
-    <prefix>/v1/send and <prefix>/v1/sent. `gateway` publishes inbound messages and port and
-    gateway statuses; `router` reads inbound messages, sends and gateway statuses and publishes
-    owner messages, unrouted messages and port statuses; `operator` reads everything under <prefix>/.
+    <prefix>/v1/send and to <prefix>/v1/owners/LOGIN/sent (its own sends, for reply attribution).
+    `gateway` publishes inbound messages and port and gateway statuses; `router` reads inbound
+    messages, sends and gateway statuses and publishes owner messages, unrouted messages and port
+    statuses; `operator` reads everything under <prefix>/; `reporter` (a system that reports sends
+    made for any customer) publishes only to <prefix>/v1/sent.
     Customers that are disabled or have no MQTT password are left out and cannot connect.
 
     \b

@@ -128,6 +128,7 @@ class Router:
         client.subscribe([
             (f"{share}/{self.topics.inbound_all}", 1),
             (f"{share}/{self.topics.sent}", 1),
+            (f"{share}/{self.topics.owner_sent_all}", 1),
             (f"{self.topics.base}/gateways/+/status", 1),
         ])
 
@@ -265,7 +266,9 @@ class Router:
                     out.mids.append(m.mid)
                     decided[key] = (out, decision, message)
             elif m.topic == self.topics.sent:
-                self._handle_sent(m)
+                self._handle_sent(m, None)
+            elif (login := self._sent_owner(m.topic)) is not None:
+                self._handle_sent(m, login)
             elif m.topic.endswith("/status"):
                 self._handle_gateway_status(m)
             else:
@@ -358,11 +361,25 @@ class Router:
             "published_at": None,
         }
 
-    def _handle_sent(self, m: _Incoming) -> None:
+    def _sent_owner(self, topic: str) -> str | None:
+        """The login of a customer's own send-report topic (`<base>/owners/<login>/sent`), else None."""
+        head, tail = f"{self.topics.base}/owners/", "/sent"
+        if topic.startswith(head) and topic.endswith(tail):
+            login = topic[len(head):-len(tail)]
+            return login if login and "/" not in login else None
+        return None
+
+    def _handle_sent(self, m: _Incoming, topic_owner: str | None) -> None:
+        """A send report: on the shared `sent` topic it names its owner; on a customer's own topic the owner is
+        that customer, and a report naming someone else is rejected (the broker lets only them publish there)."""
         try:
             report = json.loads(m.payload)
             if not isinstance(report, dict):
                 raise ValueError("the payload is not a JSON object")
+            if topic_owner is not None:
+                named = report.setdefault("owner", topic_owner)
+                if named != topic_owner:
+                    raise ValueError(f"the report names owner {named!r} but was published on {topic_owner}'s topic")
             missing = [k for k in ("from", "to", "owner") if not isinstance(report.get(k), str)]
             if missing:
                 raise ValueError(f"missing or non-string field(s): {', '.join(missing)}")

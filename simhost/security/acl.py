@@ -1,4 +1,5 @@
-"""Mosquitto password and ACL files for simhost's customers and service accounts (gateway, router, operator)."""
+"""Mosquitto password and ACL files for simhost's customers and service accounts (gateway, router, operator,
+reporter)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from simhost.topics import Topics
 GATEWAY = "gateway"
 ROUTER = "router"
 OPERATOR = "operator"
-SERVICE_ROLES = (GATEWAY, ROUTER, OPERATOR)
+REPORTER = "reporter"  # another system that reports sends made for any customer
+SERVICE_ROLES = (GATEWAY, ROUTER, OPERATOR, REPORTER)
 DEFAULT_SERVICES: Mapping[str, str] = {role: role for role in SERVICE_ROLES}
 
 PASSWD_FILE = "passwd"
@@ -80,6 +82,7 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
         ROUTER: [
             ("read", f"{t.base}/inbound/#"),
             ("read", t.sent),
+            ("read", t.owner_sent_all),
             ("read", gateways_status),
             ("write", f"{t.base}/owners/#"),
             ("write", t.unrouted),
@@ -89,15 +92,20 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
         OPERATOR: [
             ("read", f"{prefix}/#"),
         ],
+        REPORTER: [
+            ("write", t.sent),
+        ],
     }
 
 
 def customer_rules(prefix: str, login: str) -> list[tuple[str, str]]:
+    """A customer reads its own messages and reports its own sends: on the shared `sent` topic it could name
+    any customer as the sender and take over the replies meant for them."""
     t = Topics(check_prefix(prefix))
     return [
         ("read", f"{t.base}/owners/{check_username(login)}/#"),
         ("write", t.send),
-        ("write", t.sent),
+        ("write", t.owner_sent(login)),
     ]
 
 

@@ -208,6 +208,19 @@ def test_sent_report_over_mqtt_enables_reply_and_bad_payloads_are_kept(site: Sit
         shared.sms("+79160000009", "reply after an MQTT send report")
         m = site.find(site.owners, lambda p: p["text"] == "reply after an MQTT send report")
         assert (m["owner"], m["rule"]) == ("beta", "reply")
+
+        # a customer's own topic: the owner comes from the topic; naming another customer there is refused
+        pub.publish(f"{prefix}/v1/owners/beta/sent", json.dumps({"from": number, "to": "89160000010"}),
+                    qos=1).wait_for_publish(10)
+        pub.publish(f"{prefix}/v1/owners/beta/sent",
+                    json.dumps({"from": number, "to": "89160000011", "owner": "acme"}), qos=1).wait_for_publish(10)
+        refused = site.find(site.unrouted, lambda p: p.get("reason_code") == "bad-payload"
+                            and p.get("topic", "").endswith("/owners/beta/sent"))
+        assert "acme" in refused["reason"]
+        assert wait_for_send(site.proc.workdir / "simhost.db", "+79160000010"), site.logs()
+        shared.sms("+79160000010", "reply after a report on the customer's own topic")
+        m = site.find(site.owners, lambda p: p["text"] == "reply after a report on the customer's own topic")
+        assert (m["owner"], m["rule"]) == ("beta", "reply")
         inbox = json.loads(site.cli("inbox", "--owner", "beta", "--json"))
         assert any(row.get("text") == "reply after an MQTT send report" for row in _rows(inbox))
     finally:

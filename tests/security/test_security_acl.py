@@ -271,18 +271,28 @@ def test_gateway_publishes_and_router_receives_through_shared_subscription(net: 
     assert accepted(gateway.publish(T.port_status("port01"), "", retain=True))
 
 
-def test_customer_may_publish_send_and_sent(net: Secured) -> None:
-    router = net.peer("router").ready().subscribe(f"$share/{net.group}/{T.sent}")
+def test_customer_may_publish_send_and_its_own_sent_only(net: Secured) -> None:
+    router = net.peer("router").ready().subscribe(f"$share/{net.group}/{T.sent}",
+                                                  f"$share/{net.group}/{T.owner_sent_all}")
     gateway = net.peer("gateway").ready().subscribe(T.send)
     alice = net.peer("alice").ready()
+    report = '{"from": "+79000000001", "to": "+79001234567"}'
     assert accepted(alice.publish(T.send, '{"to": "+79001234567", "text": "hi"}'))
-    assert accepted(alice.publish(T.sent, '{"from": "+79000000001", "to": "+79001234567", "owner": "alice"}'))
+    assert accepted(alice.publish(T.owner_sent("alice"), report))
     assert gateway.wait_for_payload(b'{"to": "+79001234567", "text": "hi"}')[0][0] == T.send
-    assert router.wait_for_payload(
-        b'{"from": "+79000000001", "to": "+79001234567", "owner": "alice"}')[0][0] == T.sent
+    assert router.wait_for_payload(report.encode())[0][0] == T.owner_sent("alice")
+    # naming any customer on the shared topic, or publishing as another one, is refused
+    assert alice.publish(T.sent, '{"from": "+7", "to": "+7", "owner": "bob"}').value == NOT_AUTHORIZED
+    assert alice.publish(T.owner_sent("bob"), report).value == NOT_AUTHORIZED
+    # the reporter account (another system) reports sends for anyone, on the shared topic only
+    reporter = net.peer("reporter").ready()
+    assert accepted(reporter.publish(T.sent, '{"from": "+79000000002", "to": "+7", "owner": "bob"}'))
+    assert router.wait_for_payload(b'{"from": "+79000000002", "to": "+7", "owner": "bob"}')[-1][0] == T.sent
+    assert reporter.publish(T.inbound("port01"), "x").value == NOT_AUTHORIZED
     # and nothing else of the services' traffic: a customer cannot read what others send
-    bob = net.peer("bob").ready().subscribe(T.send, T.sent, T.owner_messages("bob"))
+    bob = net.peer("bob").ready().subscribe(T.send, T.sent, T.owner_messages("bob"), T.owner_sent("alice"))
     assert accepted(alice.publish(T.send, "alice-again"))
+    assert accepted(alice.publish(T.owner_sent("alice"), "alice-sent-again"))
     assert accepted(net.peer("router").ready().publish(T.owner_messages("bob"), "marker"))
     assert bob.wait_for_payload(b"marker") == [(T.owner_messages("bob"), b"marker")]
 
@@ -342,13 +352,15 @@ def test_acl_grants_each_account_only_its_topics() -> None:
         elif line.startswith("topic "):
             current.append(line)
     assert blocks["user alice"] == [
-        "topic read sh/v1/owners/alice/#", "topic write sh/v1/send", "topic write sh/v1/sent"]
+        "topic read sh/v1/owners/alice/#", "topic write sh/v1/send", "topic write sh/v1/owners/alice/sent"]
+    assert blocks["user reporter"] == ["topic write sh/v1/sent"]
+    assert "topic read sh/v1/owners/+/sent" in blocks["user router"]
     assert blocks["user bob"][0] == "topic read sh/v1/owners/bob/#"
     assert blocks["user operator"] == ["topic read sh/#"]
     assert "topic write sh/v1/gateways/+/status" in blocks["user gateway"]
     assert "topic write sh/v1/inbound/+" in blocks["user gateway"]
     assert "topic read sh/v1/inbound/#" in blocks["user router"]
-    assert set(blocks) == {"user alice", "user bob", "user gateway", "user router", "user operator"}
+    assert set(blocks) == {"user alice", "user bob", "user gateway", "user router", "user operator", "user reporter"}
     assert not any(line.startswith(("topic", "pattern")) for line in acl.split("\nuser ")[0].splitlines())
 
 
@@ -376,17 +388,26 @@ def test_passwd_lines_and_hashes() -> None:
 def test_service_passwords_are_made_once_and_kept_private(tmp_path: Path) -> None:
     files = write_acl_files(tmp_path, "sh", _customers())
     first = json.loads(files.services.read_text())
-    assert set(first["passwords"]) == {"gateway", "router", "operator"}
+    assert set(first["passwords"]) == {"gateway", "router", "operator", "reporter"}
     for f in (files.services, files.passwd, files.acl):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
     assert files.customers == ("alice", "bob")
     assert files.left_out == ("carol", "dave")
     users = dict(line.split(":", 1) for line in files.passwd.read_text().splitlines())
-    assert set(users) == {"alice", "bob", "gateway", "router", "operator"}
+    assert set(users) == {"alice", "bob", "gateway", "router", "operator", "reporter"}
     assert check_password(first["passwords"]["router"], users["router"])
     assert check_password(PASSWORDS["alice"], users["alice"])
     assert f"password_file {tmp_path.resolve()}/passwd" in files.snippet.read_text()
     assert "allow_anonymous false" in files.snippet.read_text()
+
+    # a services.json from before an account existed gets it added, the other passwords kept
+    older = {"passwords": {k: v for k, v in first["passwords"].items() if k != "reporter"},
+             "router_group": first["router_group"]}
+    files.services.write_text(json.dumps(older))
+    filled = json.loads(write_acl_files(tmp_path, "sh", _customers()).services.read_text())
+    assert {k: v for k, v in filled["passwords"].items() if k != "reporter"} == older["passwords"]
+    assert filled["passwords"]["reporter"]
+    first = filled
 
     os.chmod(files.services, 0o644)
     again = write_acl_files(tmp_path, "sh", [])
