@@ -40,9 +40,11 @@ from benchlib import (
     Subscriber,
     cpu_seconds,
     proc_status_kib,
+    process_tree,
     summary_ms,
     thread_count,
     tree_cpu_seconds,
+    tree_sum,
 )
 
 from hwsim import Bank, VirtualModem
@@ -252,12 +254,15 @@ def measure_calls(ready: Sequence[VirtualModem], calls: int, interval_s: float) 
 # ---- 4. idle -------------------------------------------------------------------------------------
 
 def measure_idle(pid: int, seconds: float) -> dict[str, Any]:
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    """CPU, memory and threads of the gateway's processes (it may run its ports in several)."""
+    cpu0, t0 = tree_cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)  # the measurement window itself
-    cpu1, t1 = cpu_seconds(pid), time.monotonic()
+    cpu1, t1 = tree_cpu_seconds(pid), time.monotonic()
     return {"window_s": round(t1 - t0, 1), "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
-            "rss_mib": round(proc_status_kib(pid, "VmRSS") / 1024, 1),
-            "peak_rss_mib": round(proc_status_kib(pid, "VmHWM") / 1024, 1), "threads": thread_count(pid)}
+            "rss_mib": round(tree_sum(pid, lambda p: proc_status_kib(p, "VmRSS")) / 1024, 1),
+            "peak_rss_mib": round(tree_sum(pid, lambda p: proc_status_kib(p, "VmHWM")) / 1024, 1),
+            "threads": int(tree_sum(pid, thread_count)),
+            "processes": len(process_tree(pid))}
 
 
 # ---- 2. burst drain and the line-rate limit ------------------------------------------------------
@@ -313,7 +318,7 @@ def measure_burst(root: Path, broker_url: str, ports: int, per_port: int) -> dic
                 own_cpu0 = cpu_seconds(os.getpid())
                 gw.start()
                 inbound.wait_until(lambda: texts <= set(texts_by_arrival(inbound)), DRAIN_TIMEOUT_S)
-                gw_cpu = cpu_seconds(gw.pid)
+                gw_cpu = tree_cpu_seconds(gw.pid)
                 own_cpu = cpu_seconds(os.getpid()) - own_cpu0
                 arrived = {t: at for t, at in texts_by_arrival(inbound).items() if t in texts}
             finally:

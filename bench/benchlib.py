@@ -43,8 +43,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of `pid` and its live descendants (a daemon that forks a process per modem)."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (a gateway split over processes, a daemon forking one per modem)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -55,15 +55,26 @@ def tree_cpu_seconds(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0.0, [pid]
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        try:
-            total += cpu_seconds(p)
-        except OSError:
-            continue
+        found.append(p)
         todo += children.get(p, [])
+    return found
+
+
+def tree_sum(pid: int, measure: Callable[[int], float]) -> float:
+    """`measure(p)` summed over `pid` and its live descendants (one that exits meanwhile counts nothing)."""
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError, KeyError):
+            total += measure(p)
     return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and its live descendants."""
+    return tree_sum(pid, cpu_seconds)
 
 
 def proc_status_kib(pid: int, key: str) -> int:

@@ -62,6 +62,15 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _processes(value: str) -> int | None:
+    """`--gateway-processes`: None for auto, else a positive number."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"{value!r}: give a number of processes (1 or more) or 'auto'")
+    return int(value)
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -200,9 +209,15 @@ def port_list(obj: Context, as_json: bool) -> None:
 @click.option("--router-id", default=None,
               help="This router's MQTT session name (default: the host name). Unacknowledged messages wait "
                    "for the same id after a restart; give each router on one host its own.")
+@click.option("--gateway-processes", envvar="SIMHOST_GATEWAY_PROCESSES", default="auto", show_default=True,
+              metavar="N|auto",
+              callback=lambda _c, _p, v: _processes(v),
+              help="Split the ports over N gateway processes (one process uses at most one core, about "
+                   "1,500 msg/s); auto: one per 32 ports, no more than the cores.")
 @click.pass_obj
 @friendly_errors
-def run(obj: Context, only: str | None, router_group: str, router_id: str | None) -> None:
+def run(obj: Context, only: str | None, router_group: str, router_id: str | None,
+        gateway_processes: int | None) -> None:
     """Run the services in the foreground until SIGINT/SIGTERM.
 
     The gateway drives the registered ports and publishes what they receive on
@@ -224,8 +239,16 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
             return open_driver(p.url, name=p.driver, port_name=p.name)
 
         if ports:
-            services.append(Gateway(obj.settings, obj.engine(), ports, factory))
-            click.echo(f"gateway: {len(ports)} port(s), broker {obj.settings.mqtt}", err=True)
+            from simhost.gateway.shards import ShardedGateway, auto_processes, plan_shards
+
+            shards = plan_shards(ports, gateway_processes or auto_processes(len(ports)))
+            if len(shards) == 1:
+                services.append(Gateway(obj.settings, obj.engine(), ports, factory))
+            else:
+                obj.engine().dispose()  # the processes fork from this one: none may share its connections
+                services.append(ShardedGateway(obj.settings, shards))
+            click.echo(f"gateway: {len(ports)} port(s) in {len(shards)} process(es), broker {obj.settings.mqtt}",
+                       err=True)
         else:
             click.echo("gateway: no ports registered, running the router only", err=True)
     if only in (None, "router"):

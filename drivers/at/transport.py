@@ -48,9 +48,12 @@ class SerialTransport:
     ) -> None:
         self.url = url
         self.name = name or port_name_from_url(url)
+        # A device node is locked (flock) while open: a second gateway, or a process of a restarted one that
+        # is still going, cannot read the same modem and split its messages between them.
+        exclusive = True if "://" not in url else None
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=IDLE_POLL_S,
-                                               write_timeout=None)
+                                               write_timeout=None, exclusive=exclusive)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortOpenError(f"{self.name}: cannot open {url}: {exc}") from exc
 

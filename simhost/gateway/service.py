@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
-from simhost.gateway.spool import OutboxRow, Spool
+from simhost.gateway.spool import OutboxRow, PortScope, Spool
 from simhost.gateway.worker import PortConfig, PortStatus, PortWorker
 from simhost.models import Port
 from simhost.mqtt import AckingPublisher, make_client
@@ -183,12 +183,13 @@ class Gateway:
         *,
         gateway_id: str | None = None,
         worker_options: dict[str, Any] | None = None,
+        scope: PortScope | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.gateway_id = gateway_id or socket.gethostname()
         self.relay_ready = threading.Event()
-        self.spool = Spool(engine, self.topics, settings.region)
+        self.spool = Spool(engine, self.topics, settings.region, scope=scope)
         self.relay = OutboxRelay(self.spool, settings, self.gateway_id)
         self.spool.on_new_message = self.relay.notify_new
         self.status_client = make_client(

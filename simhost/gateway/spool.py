@@ -61,6 +61,22 @@ class StoreResult:
     kind: str
 
 
+@dataclass(frozen=True)
+class PortScope:
+    """Which ports' rows a spool publishes and expires: the ports listed, or (`others`) every port but them.
+
+    One gateway process has the whole database to itself (no scope); when a bank is split over several
+    processes, each owns its ports' rows, and one of them also the rows of ports no process drives
+    (a port removed while it had messages waiting), so nothing is left behind.
+    """
+
+    ports: frozenset[str]
+    others: bool = False
+
+    def clause(self, column: Any) -> Any:
+        return column.not_in(self.ports) if self.others else column.in_(self.ports)
+
+
 class OutboxRow(NamedTuple):
     """A message waiting for the broker's acknowledgement."""
 
@@ -150,8 +166,10 @@ class Spool:
         *,
         reassembly_timeout_s: float = REASSEMBLY_TIMEOUT_S,
         on_new_message: Callable[[list[OutboxRow]], None] | None = None,
+        scope: PortScope | None = None,
     ) -> None:
         self.engine = engine
+        self.scope = scope
         self.topics = topics
         self.region = region
         self.reassembly_timeout = timedelta(seconds=reassembly_timeout_s)
@@ -281,11 +299,13 @@ class Spool:
         done: list[str] = []
         batch = _Batch()
         with self._lock, self.engine.begin() as c:
-            keys = c.scalars(
-                select(PARTS.c.concat_key)
-                .where(PARTS.c.concat_key.is_not(None), PARTS.c.message_id.is_(None), PARTS.c.received_at <= cutoff)
-                .distinct()
-            ).all()
+            query = (select(PARTS.c.concat_key)
+                     .where(PARTS.c.concat_key.is_not(None), PARTS.c.message_id.is_(None),
+                            PARTS.c.received_at <= cutoff)
+                     .distinct())
+            if self.scope is not None:
+                query = query.where(self.scope.clause(PARTS.c.port))
+            keys = c.scalars(query).all()
             for key in keys:
                 for parts in self._pending_messages(c, key):
                     if min(_naive(p.received_at) for p in parts) > oldest:
@@ -314,6 +334,8 @@ class Spool:
     def pending(self, limit: int, exclude: set[str]) -> list[OutboxRow]:
         """Outbox rows not yet acknowledged by the broker, oldest first, skipping ids in `exclude`."""
         query = select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.payload).where(OUTBOX.c.published_at.is_(None))
+        if self.scope is not None:
+            query = query.where(self.scope.clause(OUTBOX.c.port))
         if exclude:
             query = query.where(OUTBOX.c.id.not_in(exclude))
         with self.engine.connect() as c:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from hwsim import Bank
+from simhost_drivers.at.errors import PortOpenError
+from simhost_drivers.at.transport import SerialTransport
 from simhost_drivers.modems import open_driver
 from tests.drivers.driverevents import Events
 
@@ -52,5 +54,20 @@ def test_driver_on_descriptor_above_select_limit(tmp_path: Path, high_fds: None)
             assert stored is not None
         finally:
             driver.close()
+    finally:
+        bank.stop()
+
+
+def test_a_modem_open_in_one_place_cannot_be_opened_in_another(tmp_path: Path) -> None:
+    """The device node is locked while open: a second gateway (or a leftover process of one) is refused with
+    a message naming the port, and the port opens again once the first holder lets go."""
+    bank = Bank(tmp_path / "bank", ports=1)
+    bank.start()
+    try:
+        first = SerialTransport(bank.ports[0].path)
+        with pytest.raises(PortOpenError, match="exclusively lock"):
+            SerialTransport(bank.ports[0].path)
+        first.close()
+        SerialTransport(bank.ports[0].path).close()
     finally:
         bank.stop()

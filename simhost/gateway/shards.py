@@ -1,0 +1,174 @@
+"""A bank's ports split over several gateway processes, supervised by the `simhost run` process.
+
+Python runs one thread at a time in a process, so one gateway process tops out at one core (about 1,500
+messages a second while draining full SIMs); a bank of hundreds of modems needs several. Each process owns
+its ports and their rows in the spool (see `PortScope`), has its own MQTT sessions and gateway id, and is
+restarted when it dies. A process dies with the supervisor (SIGKILL from the kernel), so a killed
+`simhost run` never leaves a process behind that would still hold the serial ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from simhost.config import Settings
+from simhost.gateway.spool import PortScope
+from simhost.gateway.worker import PortConfig
+
+log = logging.getLogger("simhost.gateway.shards")
+
+PORTS_PER_PROCESS = 32  # a process keeps up with about 17 ports draining at 115200 baud; idle ones cost nearly nothing
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+STABLE_AFTER_S = 60.0  # a process that ran this long starts its backoff afresh when it dies
+STOP_TIMEOUT_S = 20.0
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One gateway process's share of the bank."""
+
+    index: int
+    count: int
+    ports: tuple[PortConfig, ...]
+    scope: PortScope | None
+
+    def gateway_id(self, base: str) -> str:
+        return base if self.count == 1 else f"{base}-{self.index + 1}"
+
+    def describe(self) -> str:
+        names = [p.name for p in self.ports]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return f"gateway process {self.index + 1} of {self.count} ({shown})"
+
+
+def auto_processes(port_count: int, cpus: int | None = None) -> int:
+    """One process per PORTS_PER_PROCESS ports, no more than there are cores."""
+    cores = cpus or os.cpu_count() or 1
+    return max(1, min(cores, math.ceil(port_count / PORTS_PER_PROCESS)))
+
+
+def plan_shards(ports: Sequence[PortConfig], processes: int) -> list[Shard]:
+    """Deal `ports` (in their listed order) round-robin over `processes` processes (at most one per port).
+
+    The first process also takes the spool rows of ports that no process drives."""
+    count = max(1, min(processes, len(ports)))
+    if count == 1:
+        return [Shard(0, 1, tuple(ports), None)]
+    groups = [tuple(ports[i::count]) for i in range(count)]
+    names = [frozenset(p.name for p in group) for group in groups]
+    shards = [Shard(0, count, groups[0], PortScope(frozenset().union(*names[1:]), others=True))]
+    shards += [Shard(i, count, groups[i], PortScope(names[i])) for i in range(1, count)]
+    return shards
+
+
+def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int) -> None:
+    """A gateway process: drive the shard's ports until SIGTERM/SIGINT (the body of each child)."""
+    _die_with_parent()
+    if not logging.getLogger().handlers:  # a spawned process starts without the parent's logging set up
+        logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from simhost.db import make_engine
+    from simhost.gateway.service import Gateway
+    from simhost_drivers.modems import open_driver
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def factory(p: PortConfig) -> object:
+        return open_driver(p.url, name=p.driver, port_name=p.name)
+
+    gateway = Gateway(settings, make_engine(settings.db_url), shard.ports, factory,
+                      gateway_id=shard.gateway_id(base_id), scope=shard.scope)
+    gateway.start()
+    stop.wait()
+    gateway.stop()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (elsewhere: nothing to do)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
+class ShardedGateway:
+    """The gateway as one child process per shard; `start()` and `stop()` like `Gateway`.
+
+    The first start forks (no re-import: a fast start; nothing else runs in the parent yet). A process that
+    dies is started again, after a backoff if it keeps dying, with a fresh interpreter (spawn), since by
+    then the parent runs threads that a fork must not copy."""
+
+    def __init__(self, settings: Settings, shards: Sequence[Shard], *, base_id: str | None = None) -> None:
+        self.settings = settings
+        self.shards = list(shards)
+        self.base_id = base_id or socket.gethostname()
+        self.log_level = logging.getLogger().getEffectiveLevel()
+        self.procs: dict[int, BaseProcess] = {}
+        self._started_at: dict[int, float] = {}
+        self._failures: dict[int, int] = {}
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._supervise, name="simhost-gw-supervisor", daemon=True)
+
+    def start(self) -> None:
+        fork = multiprocessing.get_context("fork")
+        for shard in self.shards:
+            self._spawn(shard, fork)
+        self._watcher.start()
+
+    def _spawn(self, shard: Shard, context: Any) -> None:
+        proc = context.Process(target=run_shard, name=f"simhost-gateway-{shard.index + 1}",
+                               args=(self.settings, shard, self.base_id, self.log_level))
+        proc.start()
+        self.procs[shard.index] = proc
+        self._started_at[shard.index] = time.monotonic()
+
+    def _supervise(self) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        due: dict[int, float] = {}
+        while not self._stopping.wait(0.5):
+            now = time.monotonic()
+            for shard in self.shards:
+                proc = self.procs[shard.index]
+                if proc.is_alive():
+                    continue
+                if shard.index not in due:
+                    ran = now - self._started_at[shard.index]
+                    failures = 0 if ran >= STABLE_AFTER_S else self._failures.get(shard.index, 0)
+                    self._failures[shard.index] = failures + 1
+                    delay = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
+                    due[shard.index] = now + delay
+                    log.error("%s exited with code %s after %.1f s; starting it again in %.0f s",
+                              shard.describe(), proc.exitcode, ran, delay)
+                if now >= due[shard.index]:
+                    del due[shard.index]
+                    self._spawn(shard, spawn)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
+        for proc in self.procs.values():
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc in self.procs.values():
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                log.error("%s did not stop in %.0f s; killing it", proc.name, STOP_TIMEOUT_S)
+                proc.kill()
+                proc.join()
