@@ -280,6 +280,12 @@ def preload(bank: Bank, per_port: int, tag: str) -> tuple[set[str], str]:
     return texts, longest
 
 
+def first_listing_at(modem: VirtualModem) -> float | None:
+    """When the port's first AT+CMGL reached hwsim (wall clock, hwsim's AT log)."""
+    return next((e["t"] for e in modem.state()["at_log"]
+                 if e["dir"] == "rx" and e["data"].upper().startswith("AT+CMGL")), None)
+
+
 def wire_bytes(modem: VirtualModem) -> tuple[int, int]:
     """(modem -> host, host -> modem) bytes from the port's first AT+CMGL on, from hwsim's AT log."""
     log_entries = modem.state()["at_log"]
@@ -326,6 +332,7 @@ def measure_burst(root: Path, broker_url: str, ports: int, per_port: int) -> dic
             for m in bank.ports:
                 m.wait_until(lambda mm: not mm.state()["storage"], 10.0)
             tx_rx = [wire_bytes(m) for m in bank.ports]
+            listings = [t for t in (first_listing_at(m) for m in bank.ports) if t is not None]
     total = len(texts)
     times = sorted(arrived.values())
     result: dict[str, Any] = {"ports": ports, "per_port": per_port, "messages": total,
@@ -354,6 +361,12 @@ def measure_burst(root: Path, broker_url: str, ports: int, per_port: int) -> dic
         "fraction_of_limit_from_start": round(total / wall / limit, 4),
         "fraction_of_limit_first_to_last": round((len(times) - 1) / steady / limit, 4) if steady > 0 else None,
     })
+    if listings:
+        # the lines' share of the time: from the first listing command on any line (process start and modem
+        # initialisation left out) to the last message on the broker
+        on_lines = times[-1] - min(listings)
+        result["msgs_per_s_from_first_listing"] = round(total / on_lines, 1)
+        result["fraction_of_limit_from_first_listing"] = round(total / on_lines / limit, 4)
     return result
 
 
@@ -626,7 +639,9 @@ def print_table(r: dict[str, Any]) -> None:
               f"{b['bank_and_subscriber_cpu_s']} s (of {r['cpus']} cores x {b['seconds_from_start']} s)")
         print(f"   line-rate limit, {b['ports']} ports in parallel at {r['baud']} baud: "
               f"{b['line_rate_limit_msgs_per_s']} msg/s; achieved {100 * b['fraction_of_limit_from_start']:.1f}% "
-              f"(from start), {100 * (b['fraction_of_limit_first_to_last'] or 0):.1f}% (first-to-last)")
+              f"(from start), {100 * b.get('fraction_of_limit_from_first_listing', 0):.1f}% (from the first "
+              f"AT+CMGL on the wire: {b.get('msgs_per_s_from_first_listing')} msg/s), "
+              f"{100 * (b['fraction_of_limit_first_to_last'] or 0):.1f}% (first-to-last)")
     else:
         print(f"   only {b['arrived']}/{b['messages']} arrived")
     for x in r.get("burst_scaling", []):
