@@ -342,8 +342,8 @@ class PortWorker(threading.Thread):
             self.status.calls += 1
 
     def _more_new(self, indexes: list[int]) -> list[int]:
-        """`indexes` and those of the new-message notifications queued right behind them (a burst is read
-        and committed as one batch); stops at the first other event, which is put back in front."""
+        """`indexes` and those of the new-message notifications queued right behind them (a burst is then
+        read with one listing); stops at the first other event, which is put back in front."""
         while True:
             try:
                 kind, args = self.events.get_nowait()
