@@ -494,6 +494,19 @@ def start_session(peer_cls: type[Peer], profile: str,
     return run_session(peer_cls, profile, tmp_path_factory.mktemp(f"{peer_cls.name}-{profile}"))
 
 
+PROFILES = ("generic", "sim800", "ec25", "e173")
+
+
+def session_fixture(peer_cls: type[Peer]) -> Any:
+    """A module fixture `session`: one whole session of `peer_cls` per hwsim profile."""
+
+    @pytest.fixture(scope="module", params=PROFILES)
+    def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SessionResult:
+        return start_session(peer_cls, request.param, tmp_path_factory)
+
+    return session
+
+
 SPEC_BY_KIND = {s.kind: s for s in SPECS}
 
 

@@ -9,16 +9,10 @@ from tests.peers.peerlib import (
     GammuSmsd,
     PeerContract,
     SessionResult,
-    start_session,
+    session_fixture,
 )
 
-PROFILES = ("generic", "sim800", "ec25", "e173")
-
-
-@pytest.fixture(scope="module", params=PROFILES)
-def session(request: pytest.FixtureRequest,
-            tmp_path_factory: pytest.TempPathFactory) -> SessionResult:
-    return start_session(GammuSmsd, request.param, tmp_path_factory)
+session = session_fixture(GammuSmsd)
 
 
 class TestGammuSmsd(PeerContract):

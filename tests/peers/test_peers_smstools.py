@@ -9,16 +9,10 @@ from tests.peers.peerlib import (
     PeerContract,
     SessionResult,
     Smstools,
-    start_session,
+    session_fixture,
 )
 
-PROFILES = ("generic", "sim800", "ec25", "e173")
-
-
-@pytest.fixture(scope="module", params=PROFILES)
-def session(request: pytest.FixtureRequest,
-            tmp_path_factory: pytest.TempPathFactory) -> SessionResult:
-    return start_session(Smstools, request.param, tmp_path_factory)
+session = session_fixture(Smstools)
 
 
 class TestSmstools(PeerContract):
