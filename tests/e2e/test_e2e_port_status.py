@@ -7,6 +7,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hwsim import Bank
 from tests.brokerlib import PrivateBroker
 from tests.e2e.test_e2e_routing import stop
@@ -24,7 +26,10 @@ def latest(collector: Collector) -> dict[str, dict[str, Any]]:
     return out
 
 
-def test_gateway_killed_marks_each_port_offline(tmp_path: Path, broker: PrivateBroker) -> None:
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_gateway_killed_marks_each_port_offline(tmp_path: Path, broker: PrivateBroker, processes: str) -> None:
+    """With two processes the SIGKILLed one supervises them: they die with it, and each one's will names
+    its own ports."""
     bank = Bank(tmp_path / "bank", ports=3, profiles=("generic", "sim800", "e173"), seed=5)
     bank.start()
     proc = GatewayProcess(tmp_path, broker.url)
@@ -35,7 +40,7 @@ def test_gateway_killed_marks_each_port_offline(tmp_path: Path, broker: PrivateB
             proc.add_port(m.name, m.path)
         names = {m.name for m in bank.ports}
         services.append(proc.spawn("router"))
-        gateway = proc.spawn("gateway")
+        gateway = proc.spawn("gateway", "--gateway-processes", processes)
         services.append(gateway)
 
         def all_in(state: str) -> bool:
