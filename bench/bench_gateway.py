@@ -163,6 +163,13 @@ def texts_by_arrival(sub: Subscriber) -> dict[str, float]:
     return dict(out)
 
 
+def all_arrived(sub: Subscriber, texts: set[str]) -> bool:
+    """Whether every one of `texts` has arrived (checked after each message: cheap until the count is there)."""
+    texts_by_arrival(sub)
+    arrived = _ARRIVALS[sub][1]
+    return len(arrived) >= len(texts) and texts <= arrived.keys()
+
+
 def tx_times(modem: VirtualModem, needles: Sequence[str]) -> list[float]:
     """When hwsim put each line containing one of `needles` on the wire (its AT log, modem -> host)."""
     return sorted(e["t"] for e in modem.state()["at_log"]
@@ -201,7 +208,7 @@ def measure_latency(modems: Sequence[VirtualModem], inbound: Subscriber, samples
         sent.append((text, modem, before, time.time()))
         longest = max(longest, pdu, key=len)
     wanted = {s[0] for s in sent}
-    inbound.wait_until(lambda: wanted <= set(texts_by_arrival(inbound)), ARRIVAL_TIMEOUT_S)
+    inbound.wait_until(lambda: all_arrived(inbound, wanted), ARRIVAL_TIMEOUT_S)
     arrived = texts_by_arrival(inbound)
     wire: dict[str, list[float]] = {}
     from_wire: list[float] = []
@@ -323,7 +330,7 @@ def measure_burst(root: Path, broker_url: str, ports: int, per_port: int) -> dic
             try:
                 own_cpu0 = cpu_seconds(os.getpid())
                 gw.start()
-                inbound.wait_until(lambda: texts <= set(texts_by_arrival(inbound)), DRAIN_TIMEOUT_S)
+                inbound.wait_until(lambda: all_arrived(inbound, texts), DRAIN_TIMEOUT_S)
                 gw_cpu = tree_cpu_seconds(gw.pid)
                 own_cpu = cpu_seconds(os.getpid()) - own_cpu0
                 arrived = {t: at for t, at in texts_by_arrival(inbound).items() if t in texts}
@@ -479,7 +486,7 @@ def peer_drain(root: Path, broker_url: str, peer: str, setting: str, ports: int,
                 try:
                     gw.start()
                     started = gw.started_at
-                    inbound.wait_until(lambda: texts <= set(texts_by_arrival(inbound)), PEER_TIMEOUT_S)
+                    inbound.wait_until(lambda: all_arrived(inbound, texts), PEER_TIMEOUT_S)
                     cpu = tree_cpu_seconds(gw.pid)
                     arrived = [t for x, t in texts_by_arrival(inbound).items() if x in texts]
                 finally:
