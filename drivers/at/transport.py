@@ -87,14 +87,16 @@ class SerialTransport:
     def _read_polled(self) -> bytes:
         assert self._poll is not None
         assert self._fd is not None
+        assert self._abort_r is not None
+        abort = self._abort_r
         try:
             events = self._poll.poll(IDLE_POLL_S * 1000)
-            ready = {fd for fd, _mask in events}
-            if self._abort_r in ready:
-                with contextlib.suppress(OSError):
-                    os.read(self._abort_r, 1000)
+            if not events:
                 return b""
-            if self._fd not in ready:
+            # this runs for every few bytes a modem sends: no set built per call
+            if any(fd == abort for fd, _mask in events):
+                with contextlib.suppress(OSError):
+                    os.read(abort, 1000)
                 return b""
             try:
                 data = os.read(self._fd, 4096)
