@@ -106,8 +106,11 @@ def bank_of(directory: Path, ports: int) -> Iterator[Bank]:
 
 
 @contextmanager
-def gateway_for(directory: Path, broker_url: str, bank: Bank) -> Iterator[GatewayProcess]:
+def gateway_for(directory: Path, broker_url: str, bank: Bank, processes: int | None = None) -> Iterator[GatewayProcess]:
+    """A gateway for `bank`'s ports, in `processes` processes (None: the gateway's own choice, `auto`)."""
     gw = GatewayProcess(directory, broker_url)
+    if processes is not None:
+        gw.env["SIMHOST_GATEWAY_PROCESSES"] = str(processes)
     gw.add_ports((m.name, m.path) for m in bank.ports)
     try:
         yield gw
@@ -321,11 +324,12 @@ def computed_bytes_per_message(pdu: str, index: int = 10) -> dict[str, int]:
             "cmgl_cmgd": len(cmgl_entry + cmgd_q + ok)}
 
 
-def measure_burst(root: Path, broker_url: str, ports: int, per_port: int) -> dict[str, Any]:
+def measure_burst(root: Path, broker_url: str, ports: int, per_port: int,
+                  processes: int | None = None) -> dict[str, Any]:
     with bank_of(root / "bank", ports) as bank:
         texts, sample_pdu = preload(bank, per_port, "burst")
         queued = sum(len(m.state()["storage"]) for m in bank.ports)
-        with gateway_for(root / "gw", broker_url, bank) as gw:
+        with gateway_for(root / "gw", broker_url, bank, processes) as gw:
             inbound = Subscriber(broker_url, f"{gw.prefix}/v1/inbound/+")
             try:
                 own_cpu0 = cpu_seconds(os.getpid())
@@ -343,6 +347,7 @@ def measure_burst(root: Path, broker_url: str, ports: int, per_port: int) -> dic
     total = len(texts)
     times = sorted(arrived.values())
     result: dict[str, Any] = {"ports": ports, "per_port": per_port, "messages": total,
+                              "gateway_processes": processes or "auto",
                               "stored_on_sims_at_start": queued, "queued_by_network_at_start": total - queued,
                               "arrived": len(arrived)}
     if not times:
@@ -589,6 +594,9 @@ def run(plan: Plan, skip_peers: bool, root: Path, broker_url: str) -> dict[str, 
                 inbound.close()
     log(f"burst: {plan.burst_ports} ports x {plan.burst_per_port}")
     results["burst"] = measure_burst(root / "burst", broker_url, plan.burst_ports, plan.burst_per_port)
+    log(f"burst: {plan.burst_ports} ports x {plan.burst_per_port}, one gateway process")
+    results["burst_one_process"] = measure_burst(root / "burst1p", broker_url, plan.burst_ports,
+                                                 plan.burst_per_port, processes=1)
     results["burst_scaling"] = []
     for ports in plan.burst_scaling:
         log(f"burst: {ports} ports x {plan.burst_per_port}")
@@ -651,11 +659,12 @@ def print_table(r: dict[str, Any]) -> None:
               f"{100 * (b['fraction_of_limit_first_to_last'] or 0):.1f}% (first-to-last)")
     else:
         print(f"   only {b['arrived']}/{b['messages']} arrived")
-    for x in r.get("burst_scaling", []):
+    for x in [r["burst_one_process"], *r.get("burst_scaling", [])] if "burst_one_process" in r else []:
         if "seconds_from_start" not in x:
             print(f"   {x['ports']} ports: only {x['arrived']}/{x['messages']} arrived")
             continue
-        print(f"   {x['ports']:>3} ports x {x['per_port']}: {x['msgs_per_s_from_start']} msg/s from start "
+        one = " in one process" if x["gateway_processes"] == 1 else ""
+        print(f"   {x['ports']:>3} ports x {x['per_port']}{one}: {x['msgs_per_s_from_start']} msg/s from start "
               f"({100 * x['fraction_of_limit_from_start']:.1f}% of {x['line_rate_limit_msgs_per_s']}), "
               f"{x['msgs_per_s_first_to_last']} first-to-last "
               f"({100 * (x['fraction_of_limit_first_to_last'] or 0):.1f}%); first after {x['first_after_start_s']} s, "
