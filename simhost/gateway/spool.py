@@ -85,7 +85,9 @@ class OutboxRow(NamedTuple):
     payload: str
 
 
-class _PendingPart(NamedTuple):
+class PendingPart(NamedTuple):
+    """A stored part of a multipart message not yet assembled."""
+
     id: str
     port: str
     iccid: str
@@ -99,7 +101,7 @@ class _PendingPart(NamedTuple):
 SAME_MESSAGE_WINDOW = timedelta(hours=1)
 
 
-def group_parts(parts: Sequence[_PendingPart]) -> list[list[_PendingPart]]:
+def group_parts(parts: Sequence[PendingPart]) -> list[list[PendingPart]]:
     """Split the parts pending under one key into messages, each in sequence order.
 
     One key normally holds one message. It holds more when a sender reuses a reference (an 8-bit one wraps
@@ -115,7 +117,7 @@ def group_parts(parts: Sequence[_PendingPart]) -> list[list[_PendingPart]]:
             return [one]  # the usual case: one message, no two parts with one sequence number
     sent = {p.id: _sent_at(p) for p in parts}
     left = sorted(parts, key=lambda p: (_naive(p.received_at), p.id))
-    messages: list[list[_PendingPart]] = []
+    messages: list[list[PendingPart]] = []
     while left:
         first = left[0]
         chosen = {first.seq: first}
@@ -131,7 +133,7 @@ def group_parts(parts: Sequence[_PendingPart]) -> list[list[_PendingPart]]:
     return messages
 
 
-def _sent_at(part: _PendingPart) -> datetime | None:
+def _sent_at(part: PendingPart) -> datetime | None:
     try:
         stamp = decode_pdu(part.pdu).timestamp
     except PduError:
@@ -139,7 +141,7 @@ def _sent_at(part: _PendingPart) -> datetime | None:
     return None if stamp is None else _naive(stamp)
 
 
-def _distance(sent: dict[str, datetime | None], a: _PendingPart, b: _PendingPart) -> timedelta:
+def _distance(sent: dict[str, datetime | None], a: PendingPart, b: PendingPart) -> timedelta:
     ta, tb = sent[a.id], sent[b.id]
     return timedelta(0) if ta is None or tb is None else abs(ta - tb)
 
@@ -244,7 +246,7 @@ class Spool:
         return StoreResult(part_id, False, None, "part")
 
     @staticmethod
-    def _pending_messages(c: Connection, key: str) -> list[list[_PendingPart]]:
+    def _pending_messages(c: Connection, key: str) -> list[list[PendingPart]]:
         """The parts still waiting under `key`, grouped into messages (see `group_parts`)."""
         rows = c.execute(
             select(PARTS.c.id, PARTS.c.port, PARTS.c.iccid, PARTS.c.msisdn, PARTS.c.pdu, PARTS.c.seq,
@@ -252,10 +254,10 @@ class Spool:
             .where(PARTS.c.concat_key == key, PARTS.c.message_id.is_(None))
             .order_by(PARTS.c.received_at, PARTS.c.id)
         ).all()
-        return group_parts([_PendingPart(*r) for r in rows])
+        return group_parts([PendingPart(*r) for r in rows])
 
     def _assemble(
-        self, c: Connection, batch: _Batch, who: PortIdentity, parts: Sequence[_PendingPart],
+        self, c: Connection, batch: _Batch, who: PortIdentity, parts: Sequence[PendingPart],
         now: datetime, missing: list[int],
     ) -> str:
         """Queue the message made of `parts`; a part of the same sequence number left over stays pending."""
