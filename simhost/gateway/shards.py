@@ -1,11 +1,4 @@
-"""A bank's ports split over several gateway processes, supervised by the `simhost run` process.
-
-Python runs one thread at a time in a process, so one gateway process tops out at one core (about 1,500
-messages a second while draining full SIMs); a bank of hundreds of modems needs several. Each process owns
-its ports and their rows in the spool (see `PortScope`), has its own MQTT sessions and gateway id, and is
-restarted when it dies. A process dies with the supervisor (SIGKILL from the kernel), so a killed
-`simhost run` never leaves a process behind that would still hold the serial ports.
-"""
+"""A bank's ports split over several gateway processes, which `simhost run` supervises."""
 
 from __future__ import annotations
 
@@ -108,6 +101,12 @@ def _die_with_parent() -> None:
 
 class ShardedGateway:
     """The gateway as one child process per shard; `start()` and `stop()` like `Gateway`.
+
+    Python runs one thread at a time in a process, so one gateway process tops out at one core (about 1,500
+    messages a second while draining full SIMs); a bank of hundreds of modems needs several. Each process
+    owns its ports and their rows in the spool (see `PortScope`), has its own MQTT sessions and gateway id,
+    and dies with the supervisor (SIGKILL from the kernel), so a killed `simhost run` never leaves a process
+    behind that would still hold the serial ports.
 
     The first start forks (no re-import: a fast start; nothing else runs in the parent yet). A process that
     dies is started again, after a backoff if it keeps dying, with a fresh interpreter (spawn), since by

@@ -1,8 +1,4 @@
-"""The gateway's durable spool: parts are committed before the SIM copy is deleted, messages leave on PUBACK.
-
-The spool is the gateway's hot path (every part read from a SIM passes through it), so it speaks SQLAlchemy
-Core to the tables the ORM models declare: no identity map, one executemany per table and batch.
-"""
+"""The gateway's durable spool: parts are committed before the SIM copy is deleted, messages leave on PUBACK."""
 
 from __future__ import annotations
 
@@ -158,7 +154,11 @@ class _Batch:
 
 
 class Spool:
-    """Inbound parts, multipart reassembly and the outbox, in one database; safe across threads."""
+    """Inbound parts, multipart reassembly and the outbox, in one database; safe across threads.
+
+    Every part read from a SIM passes through here, so it speaks SQLAlchemy Core to the tables the ORM
+    models declare: no identity map, one executemany per table and batch.
+    """
 
     def __init__(
         self,
