@@ -1,5 +1,4 @@
-"""Mosquitto password and ACL files for simhost's customers and service accounts (gateway, router, operator,
-reporter)."""
+"""Mosquitto password and ACL files for simhost's customers and its service accounts."""
 
 from __future__ import annotations
 
