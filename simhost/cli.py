@@ -214,10 +214,13 @@ def port_list(obj: Context, as_json: bool) -> None:
               callback=lambda _c, _p, v: _processes(v),
               help="Split the ports over N gateway processes (one process uses at most one core, about "
                    "1,500 msg/s); auto: one per 32 ports, no more than the cores.")
+@click.option("--port-rescan", default=10.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="How often the gateway looks for ports added or removed with `simhost port add/remove` "
+                   "(it then starts again with them; the SIMs keep what arrives meanwhile); 0: never.")
 @click.pass_obj
 @friendly_errors
 def run(obj: Context, only: str | None, router_group: str, router_id: str | None,
-        gateway_processes: int | None) -> None:
+        gateway_processes: int | None, port_rescan: float) -> None:
     """Run the services in the foreground until SIGINT/SIGTERM.
 
     The gateway drives the registered ports and publishes what they receive on
@@ -227,41 +230,39 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     """
     sessions = obj.sessions()
     services: list[Any] = []
+    runner = None
     if only in (None, "gateway"):
-        from simhost.gateway.service import Gateway, load_ports
-        from simhost_drivers.modems import open_driver
+        from simhost.gateway.runner import GatewayRunner
+        from simhost.gateway.service import load_ports
 
         ports = load_ports(sessions)
         if not ports and only == "gateway":
             raise click.ClickException("no ports registered: add one with `simhost port add NAME --url URL`")
-
-        def factory(p: Any) -> Any:
-            return open_driver(p.url, name=p.driver, port_name=p.name)
-
-        if ports:
-            from simhost.gateway.shards import ShardedGateway, auto_processes, plan_shards
-
-            shards = plan_shards(ports, gateway_processes or auto_processes(len(ports)))
-            if len(shards) == 1:
-                services.append(Gateway(obj.settings, obj.engine(), ports, factory))
-            else:
-                obj.engine().dispose()  # the processes fork from this one: none may share its connections
-                services.append(ShardedGateway(obj.settings, shards))
-            click.echo(f"gateway: {len(ports)} port(s) in {len(shards)} process(es), broker {obj.settings.mqtt}",
-                       err=True)
-        else:
-            click.echo("gateway: no ports registered, running the router only", err=True)
+        runner = GatewayRunner(obj.settings, obj.engine(), gateway_processes,
+                               announce=lambda line: click.echo(line, err=True))
+    router = None
     if only in (None, "router"):
         from simhost.router.service import Router
 
-        services.append(Router(obj.settings, sessions, group=router_group, router_id=router_id))
-        click.echo(f"router: group {router_group}, broker {obj.settings.mqtt}", err=True)
+        router = Router(obj.settings, sessions, group=router_group, router_id=router_id)
+        services.append(router)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    for service in services:
-        service.start()
+    if runner is not None:
+        runner.start(ports)  # first: it may fork, which must happen before any other thread starts
+    if router is not None:
+        router.start()
+        click.echo(f"router: group {router_group}, broker {obj.settings.mqtt}", err=True)
     click.echo("running; stop with Ctrl-C", err=True)
-    stop.wait()
+    interval = port_rescan if runner is not None and port_rescan > 0 else None
+    while not stop.wait(interval):
+        assert runner is not None
+        try:
+            runner.reload(load_ports(sessions))
+        except Exception:
+            logging.getLogger("simhost.cli").exception("reloading the registered ports failed; trying again")
     for service in reversed(services):
         service.stop()
+    if runner is not None:
+        runner.stop()

@@ -108,12 +108,14 @@ class ShardedGateway:
     and dies with the supervisor (SIGKILL from the kernel), so a killed `simhost run` never leaves a process
     behind that would still hold the serial ports.
 
-    The first start forks (no re-import: a fast start; nothing else runs in the parent yet). A process that
-    dies is started again, after a backoff if it keeps dying, with a fresh interpreter (spawn), since by
-    then the parent runs threads that a fork must not copy."""
+    `start_method` "fork" (no re-import: a fast start) is for a parent that runs no other thread yet;
+    otherwise "spawn". A process that dies is started again, after a backoff if it keeps dying, with a
+    fresh interpreter (spawn), since by then the parent runs threads that a fork must not copy."""
 
-    def __init__(self, settings: Settings, shards: Sequence[Shard], *, base_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, shards: Sequence[Shard], *, base_id: str | None = None,
+                 start_method: str = "fork") -> None:
         self.settings = settings
+        self.start_method = start_method
         self.shards = list(shards)
         self.base_id = base_id or socket.gethostname()
         self.log_level = logging.getLogger().getEffectiveLevel()
@@ -124,9 +126,9 @@ class ShardedGateway:
         self._watcher = threading.Thread(target=self._supervise, name="simhost-gw-supervisor", daemon=True)
 
     def start(self) -> None:
-        fork = multiprocessing.get_context("fork")
+        context = multiprocessing.get_context(self.start_method)
         for shard in self.shards:
-            self._spawn(shard, fork)
+            self._spawn(shard, context)
         self._watcher.start()
 
     def _spawn(self, shard: Shard, context: Any) -> None:
