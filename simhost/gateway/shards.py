@@ -139,6 +139,8 @@ class ShardedGateway:
         self._started_at[shard.index] = time.monotonic()
 
     def _supervise(self) -> None:
+        # Runs until stop(), then stops the processes itself: Linux sends the parent-death signal when the
+        # *thread* that started a process ends, and the processes started again were started here.
         spawn = multiprocessing.get_context("spawn")
         due: dict[int, float] = {}
         while not self._stopping.wait(0.5):
@@ -158,11 +160,9 @@ class ShardedGateway:
                 if now >= due[shard.index]:
                     del due[shard.index]
                     self._spawn(shard, spawn)
+        self._stop_processes()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._watcher.is_alive():
-            self._watcher.join()
+    def _stop_processes(self) -> None:
         for proc in self.procs.values():
             if proc.is_alive():
                 proc.terminate()
@@ -173,3 +173,10 @@ class ShardedGateway:
                 log.error("%s did not stop in %.0f s; killing it", proc.name, STOP_TIMEOUT_S)
                 proc.kill()
                 proc.join()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
+        else:
+            self._stop_processes()

@@ -123,8 +123,11 @@ def test_sigkill_of_the_supervisor_mid_burst_takes_its_processes_and_loses_nothi
 
 
 def test_a_dead_gateway_process_is_started_again(tmp_path: Path, broker: PrivateBroker, bank: Bank) -> None:
+    """... and stopped cleanly with the others (a process started again is not killed when the supervisor's
+    thread that started it ends, which is when Linux sends the parent-death signal)."""
     gw = start_gateway(tmp_path, broker.url, bank)
     inbound = Collector(broker.url, f"{gw.prefix}/v1/inbound/+")
+    gateways = Collector(broker.url, f"{gw.prefix}/v1/gateways/+/status")
     try:
         gw.start("--gateway-processes", "2")
         first = bank.ports[0]
@@ -140,6 +143,14 @@ def test_a_dead_gateway_process_is_started_again(tmp_path: Path, broker: Private
                                                                               inbound.json_payloads()},
                                   BURST_WAIT_S), gw.log()
         assert "starting it again" in gw.log()
+        assert gw.stop() == 0
+
+        def stopped_cleanly() -> bool:
+            last = {t: json.loads(p) for t, p, _r in gateways.messages if p}
+            return len(last) == 2 and all(v.get("reason") == "stopped" for v in last.values())
+
+        assert gateways.wait_until(stopped_cleanly, BURST_WAIT_S), gateways.messages
     finally:
         gw.stop()
         inbound.close()
+        gateways.close()
