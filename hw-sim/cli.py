@@ -176,6 +176,8 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
       urc-in-response  an unsolicited line inside the next response
       cms-error CODE   +CMS ERROR: CODE on the next SMS command
       storage-full     the SIM storage is filled with filler messages; new ones wait in the network
+      no-network       registration drops to "searching" (+CREG: 2) and stays there, messages held by
+                       the network, until the radio restarts (AT+CFUN=1,1, CFUN 0/4 then 1, reboot)
       reboot           restart with the profile's boot banner (RDY, Call Ready, ^BOOT ...)
       clear            end every fault but `unplug`; held messages are delivered
     """

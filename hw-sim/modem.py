@@ -35,10 +35,11 @@ FILLER_SENDER = "+79000000001"
 USSD_REPLY = "Balance: 100.00 RUB"
 REG_HOME = 1
 REG_NONE = 0
+REG_SEARCHING = 2
 LAC = "1A2B"
 CELL_ID = "00C3D4"
 FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "storage-full",
-               "reboot", "clear")
+               "no-network", "reboot", "clear")
 STAT_NAMES = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT", "ALL")
 # 27.007 §9.2 / 27.005 §3.2.5 texts for AT+CMEE=2
 CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
@@ -377,6 +378,7 @@ class VirtualModem:
         self._port.close(remove_link=True)
 
     def _power_on(self, *, banner: bool) -> None:
+        self._faults.pop("no-network", None)  # a restart brings the radio back
         self._powered = True
         self._booting = False
         self._settings = self._default_settings()
@@ -786,13 +788,19 @@ class VirtualModem:
             self._faults["cms-error"] = int(args[0])
         elif kind == "storage-full":
             self._fill_storage()
+        elif kind == "no-network":
+            self._faults["no-network"] = True
+            self._set_registration(REG_SEARCHING, report=True, after_command=False)
         elif kind == "reboot":
             self._reboot()
         elif kind == "clear":
             unplugged = self._faults.get("unplugged")
+            searching = self._faults.get("no-network")
             self._faults.clear()
             if unplugged:
                 self._faults["unplugged"] = True
+            if searching and self._sim_present and self._settings.cfun == 1:
+                self._set_registration(REG_HOME, report=True, after_command=False)
             self._drain_network(self._sims[self._active])
         self._changed()
 
@@ -1184,7 +1192,11 @@ class VirtualModem:
             self._later(0.0, self._reboot)
             return []
         s.cfun = fun
-        self._set_registration(REG_HOME if fun == 1 and self._sim_present else REG_NONE, report=True)
+        if fun != 1:
+            self._faults.pop("no-network", None)  # the radio off and on again finds the network
+        searching = "no-network" in self._faults
+        self._set_registration(REG_SEARCHING if searching else REG_HOME if fun == 1 and self._sim_present
+                               else REG_NONE, report=True)
         if fun == 1:
             self._later(0.0, lambda: self._drain_network(self._sims[self._active]))
         return []

@@ -33,6 +33,7 @@ SYNC_ATTEMPTS = 3
 LIST_TIMEOUT_S = 30.0
 CMGS_TIMEOUT_S = 60.0
 HANGUP_TIMEOUT_S = 10.0
+RESET_TIMEOUT_S = 15.0
 IMEI_DIGITS = (14, 17)
 IMSI_DIGITS = (6, 15)
 STAT_ALL = 4
@@ -85,6 +86,7 @@ class GenericDriver:
         self.quirks = quirks if quirks is not None else self.DEFAULT_QUIRKS
         self.log = logging.getLogger(f"simhost_drivers.modems.{channel.name.replace('.', '_')}")
         self.memory: str | None = None
+        self.cnmi: str | None = None  # the AT+CNMI parameters init set
         self.on_new_message: Callable[[str, int], None] = _ignore
         self.on_direct_message: Callable[[str], None] = _ignore
         self.on_status_report: Callable[[str | tuple[str, int]], None] = _ignore
@@ -312,11 +314,23 @@ class GenericDriver:
         for variant in self.quirks.cnmi_variants:
             try:
                 self._cmd(f"AT+CNMI={variant}")
+                self.cnmi = variant
                 return variant
             except CommandError as exc:
                 self.log.info("%s: AT+CNMI=%s refused (%s)", self.channel.name, variant, exc.final)
         notes.append("no AT+CNMI variant accepted: new messages are found by the periodic sweep")
         return None
+
+    def notifications_lost(self) -> bool:
+        """Whether AT+CNMI no longer has the mode and <mt> init set: the modem restarted without a word (a
+        plain 27.007 modem may) and forgot its settings, so new messages would not be announced."""
+        if self.cnmi is None:
+            return False
+        try:
+            now = self._cmd("AT+CNMI?", expect=("+CNMI:",)).value("+CNMI:")
+        except CommandError:
+            return False
+        return p.split_fields(now)[:2] != p.split_fields(self.cnmi)[:2]
 
     def list_messages(self, stat: int = STAT_ALL) -> list[StoredPdu]:
         """Every stored message with the given <stat> (4 = all), in PDU mode."""
@@ -363,6 +377,15 @@ class GenericDriver:
             self.log.warning("%s: %s refused (%s)", self.channel.name, command, exc.final)
             return False
         return True
+
+    def reset(self) -> None:
+        """Restart the modem (radio and all) with the family's command; it drops off the line for a while.
+
+        A modem that restarts before its final result code is not an error here."""
+        try:
+            self._cmd(self.quirks.reset_command, timeout_s=RESET_TIMEOUT_S)
+        except (CommandTimeoutError, ConnectionLostError) as exc:
+            self.log.info("%s: no answer to %s (restarting): %s", self.channel.name, self.quirks.reset_command, exc)
 
     def ping(self) -> None:
         """A plain AT for the watchdog; raises on timeout or a lost connection."""

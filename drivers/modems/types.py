@@ -71,6 +71,8 @@ class Quirks:
     """A modem family's declared differences from plain 27.005/27.007 behaviour."""
 
     hangup_command: str = "ATH"
+    # 27.007 full functionality with a restart: the modem answers, then reboots.
+    reset_command: str = "AT+CFUN=1,1"
     iccid_queries: tuple[IccidQuery, ...] = (IccidQuery("AT+CCID", "+CCID:"),)
     # Unsolicited lines that carry nothing we need (signal, mode and data-flow reports).
     noise_prefixes: tuple[str, ...] = ()

@@ -16,6 +16,7 @@ from typing import Any
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool
 from simhost_drivers.at.errors import MemoryFullError
+from simhost_drivers.modems.types import RegistrationState
 
 log = logging.getLogger("simhost.worker")
 
@@ -26,7 +27,12 @@ BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.25
 REG_HOME, REG_ROAMING = 1, 5  # +CREG <stat> values that mean registered
 STORAGE_HIGH_WATER = 0.8
+# A modem that stays unregistered this long is restarted (AT+CFUN=1,1), at most once per RESET_INTERVAL_S: modems
+# stuck searching for the network are a common failure that only a radio restart clears.
+RESET_UNREGISTERED_AFTER_S = 600.0
+RESET_INTERVAL_S = 3600.0
 DEAD_AFTER_FAILURES = 10  # consecutive failed sessions before the port is reported dead (it keeps retrying)
+STABLE_SESSION_S = 60.0  # a session ready this long counts as a success: the next failure is the first again
 
 
 class PortState(StrEnum):
@@ -115,6 +121,9 @@ class PortWorker(threading.Thread):
         watchdog_idle_s: float = WATCHDOG_IDLE_S,
         backoff_max_s: float = BACKOFF_MAX_S,
         dead_after_failures: int = DEAD_AFTER_FAILURES,
+        reset_unregistered_after_s: float = RESET_UNREGISTERED_AFTER_S,
+        reset_interval_s: float = RESET_INTERVAL_S,
+        stable_session_s: float = STABLE_SESSION_S,
     ) -> None:
         super().__init__(name=f"simhost-port-{config.name}", daemon=True)
         self.config = config
@@ -125,6 +134,10 @@ class PortWorker(threading.Thread):
         self.watchdog_idle_s = watchdog_idle_s
         self.backoff_max_s = backoff_max_s
         self.dead_after_failures = dead_after_failures
+        self.reset_unregistered_after_s = reset_unregistered_after_s
+        self.reset_interval_s = reset_interval_s
+        self.stable_session_s = stable_session_s
+        self._ready_at: float | None = None
         self.status = PortStatus(port=config.name, msisdn=config.msisdn)
         self.events: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
         self.stopping = threading.Event()
@@ -134,6 +147,8 @@ class PortWorker(threading.Thread):
         self._driver: Any = None
         self._last_iccid: str | None = None
         self._pushed_back: tuple[str, tuple[Any, ...]] | None = None
+        self._unregistered_since: float | None = None
+        self._last_reset: float | None = None
         self._state_cond = threading.Condition()
         self._entries: dict[PortState, int] = {}
 
@@ -150,13 +165,16 @@ class PortWorker(threading.Thread):
                 self._session()
                 failures = 0
             except Exception as exc:  # every failure takes the one recovery path below
-                failures += 1
+                ready_for = time.monotonic() - self._ready_at if self._ready_at is not None else 0.0
+                # after a session that ran well, a failure starts the count (and the backoff) afresh
+                failures = 1 if ready_for >= self.stable_session_s else failures + 1
                 self.status.restarts += 1
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.warning("port %s: %s; restarting (attempt %d)", self.config.name,
                                  self.status.last_error, failures)
             finally:
                 self.ready.clear()
+                self._ready_at = None
                 self._close_driver()
             if self.stopping.is_set():
                 break
@@ -226,11 +244,13 @@ class PortWorker(threading.Thread):
         self._sweep()
         self._refresh_health()
         self._set_state(PortState.READY)
+        self._ready_at = time.monotonic()
         self.ready.set()
         self._loop()
 
     def _drain_events(self) -> None:
         self._pushed_back = None
+        self._unregistered_since = None
         while True:
             try:
                 self.events.get_nowait()
@@ -267,6 +287,9 @@ class PortWorker(threading.Thread):
             call_deadline = self.calls.next_deadline()
             if call_deadline is not None:
                 deadlines.append(call_deadline)
+            reset_at = self._reset_at()
+            if reset_at is not None:
+                deadlines.append(reset_at)
             timeout = max(0.0, min(deadlines) - now)
             try:
                 if self._pushed_back is not None:
@@ -288,6 +311,9 @@ class PortWorker(threading.Thread):
             decision = self.calls.tick(now)
             if decision is not None:
                 self._hang_up(decision, datetime.now(UTC))
+            reset_at = self._reset_at()
+            if reset_at is not None and now >= reset_at:
+                self._reset_modem(now)
             if now >= next_sweep:
                 self._sweep()
                 self._refresh_health()
@@ -323,8 +349,35 @@ class PortWorker(threading.Thread):
                 self._hang_up(decision, args[1])
         elif kind == _Event.SIM:
             raise ConnectionError(f"SIM state changed: {args}")
-        elif kind == _Event.REG and args[0] in (REG_HOME, REG_ROAMING):
-            self._check_sim()
+        elif kind == _Event.REG:
+            self._note_registration(args[0] in (REG_HOME, REG_ROAMING))
+            if args[0] in (REG_HOME, REG_ROAMING):
+                self._check_sim()
+
+    def _note_registration(self, registered: bool) -> None:
+        if registered:
+            self._unregistered_since = None
+        elif self._unregistered_since is None:
+            self._unregistered_since = time.monotonic()
+
+    def _reset_at(self) -> float | None:
+        """When the modem is due for a restart for staying unregistered; None while it is registered."""
+        if self._unregistered_since is None:
+            return None
+        due = self._unregistered_since + self.reset_unregistered_after_s
+        if self._last_reset is not None:
+            due = max(due, self._last_reset + self.reset_interval_s)
+        return due
+
+    def _reset_modem(self, now: float) -> None:
+        """Restart a modem that stays unregistered; the session ends and a new one starts once it is back."""
+        since = now - (self._unregistered_since or now)
+        command = self._driver.quirks.reset_command
+        self._last_reset = now
+        self.status.last_error = f"not registered for {since:.0f} s: restarted the modem with {command}"
+        self.log.warning("port %s: %s", self.config.name, self.status.last_error)
+        self._driver.reset()
+        raise ConnectionError(self.status.last_error)
 
     def _check_sim(self) -> None:
         """Restart the session when the ICCID changed: a slot switch a plain modem does not announce."""
@@ -387,9 +440,12 @@ class PortWorker(threading.Thread):
             self.status.signal_dbm = driver.signal_dbm()
             reg = driver.registration()
             self.status.registration = None if reg is None else str(reg)
+            self._note_registration(reg in (RegistrationState.HOME, RegistrationState.ROAMING))
             used, total = driver.storage_status()
             self.status.storage_used, self.status.storage_total = used, total
             self._check_sim()
+            if driver.notifications_lost():
+                raise ConnectionError("the modem forgot its settings (it restarted unannounced); initialising again")
         except Exception as exc:
             self.log.debug("health query failed: %s", exc)
             raise

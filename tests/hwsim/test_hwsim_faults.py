@@ -120,6 +120,28 @@ def test_storage_full_must_be_drained_and_loses_nothing(tmp_path: Path) -> None:
         assert [s["pdu"] for s in m.state()["storage"]] == [pdu]
 
 
+@pytest.mark.parametrize("cure", ["AT+CFUN=1,1", "AT+CFUN=0;+CFUN=1", "clear"])
+def test_no_network_holds_messages_until_the_radio_restarts(tmp_path: Path, cure: str) -> None:
+    with bank_port(tmp_path) as (bank, at):
+        m = bank.ports[0]
+        ok(at.cmd("AT+CNMI=2,1"))
+        ok(at.cmd("AT+CREG=1"))
+        m.fault("no-network")
+        assert at.wait_line(r"^\+CREG:") == "+CREG: 2"
+        assert ok(at.cmd("AT+CREG?")) == ["+CREG: 1,2"]
+        pdu = m.sms(SENDER, "held while searching")[0]
+        assert m.state()["storage"] == []
+        ok(at.cmd("AT+CFUN=1"))  # asking for full function again is not enough
+        assert ok(at.cmd("AT+CREG?")) == ["+CREG: 1,2"]
+        if cure == "clear":
+            m.fault("clear")
+        else:
+            for command in cure.split(";"):
+                ok(at.cmd(command if command.startswith("AT") else "AT" + command))
+        # registered again (after the restart, for AT+CFUN=1,1): the network delivers what it held
+        assert m.wait_until(lambda mm: [x["pdu"] for x in mm.state()["storage"]] == [pdu], 10.0)
+
+
 def test_reboot_goes_silent_then_banner_and_defaults(tmp_path: Path) -> None:
     with bank_port(tmp_path, profile="sim800") as (bank, at):
         m = bank.ports[0]
