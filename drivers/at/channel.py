@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from simhost_drivers.at.codes import STANDARD_FINALS, FinalCode, error_for_final, is_coded_error
 from simhost_drivers.at.errors import (
     AtError,
+    CommandInterruptedError,
     CommandTimeoutError,
     ConnectionLostError,
     ResponseError,
@@ -83,6 +84,7 @@ class _Pending:
     prompted: bool = False
     final: str | None = None
     code: FinalCode | None = None
+    interrupted: str | None = None
 
 
 _Call = tuple[_Route, str, str | None]
@@ -265,12 +267,16 @@ class AtChannel:
                     self._wait(lambda: pending.prompted or pending.final is not None, deadline)
                     if pending.prompted and pending.final is None and self._closed is None:
                         self._write(payload + CTRL_Z)
-                self._wait(lambda: pending.final is not None, deadline)
+                self._wait(lambda: pending.final is not None or pending.interrupted is not None, deadline)
             finally:
                 with self._cond:
                     if self._pending is pending:
                         self._pending = None
                     self._framer.expect_prompt = False
+            if pending.final is None and pending.interrupted is not None:
+                self._raise_if_closed()
+                self._needs_resync = True
+                raise CommandInterruptedError(command, pending.interrupted)
             if pending.final is None:
                 self._raise_if_closed()
                 self._after_timeout(pending)
@@ -280,6 +286,15 @@ class AtChannel:
             if pending.code is None or not pending.code.success:
                 raise error_for_final(command, pending.final, pending.code)
             return Response(command, pending.final, tuple(pending.lines), tuple(pending.pdus))
+
+    def interrupt(self, reason: str) -> None:
+        """Give up the command in flight now (it raises CommandInterruptedError) instead of at its timeout:
+        for a handler that knows its answer will never come, such as one for a modem's boot banner."""
+        with self._cond:
+            pending = self._pending
+            if pending is not None and pending.final is None:
+                pending.interrupted = reason
+                self._cond.notify_all()
 
     def _wait(self, predicate: Callable[[], bool], deadline: float) -> None:
         with self._cond:

@@ -25,6 +25,15 @@ class CommandTimeoutError(AtError, TimeoutError):
         super().__init__(f"{command}: no final result code within {timeout_s:g} s{suffix}")
 
 
+class CommandInterruptedError(AtError):
+    """The command in flight was given up before its final result code (e.g. the modem restarted under it)."""
+
+    def __init__(self, command: str, reason: str) -> None:
+        self.command = command
+        self.reason = reason
+        super().__init__(f"{command}: given up: {reason}")
+
+
 class ResponseError(AtError):
     """The modem answered OK but the information lines could not be understood."""
 

@@ -156,6 +156,8 @@ class GenericDriver:
         self.on_sim_change(line)
 
     def _on_boot(self, line: str, pdu: str | None) -> None:
+        # a command in flight will never be answered: give it up now rather than at its timeout
+        self.channel.interrupt(f"the modem restarted ({line})")
         self.on_boot(line)
 
     # ---- commands (worker thread) ----------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from simhost_drivers.at import (
     AtChannel,
     CallFailedError,
     CommandError,
+    CommandInterruptedError,
     CommandTimeoutError,
     ConnectionLostError,
     InvalidMemoryIndexError,
@@ -228,6 +230,24 @@ def test_timeout_then_resync_discards_the_late_reply(modem: FakeModem, channel: 
     assert response.lines == ("+CSQ: 7,99",)
     assert channel.consecutive_timeouts == 0
     assert modem.commands == ["AT+SLOW", "AT+CMEE?", "AT+CSQ"]
+
+
+def test_a_handler_can_give_up_the_command_in_flight(modem: FakeModem) -> None:
+    """A modem restarting under a long command: its boot banner ends the wait at once, not at the timeout,
+    and the channel resynchronises before the next command."""
+    modem.on_call("AT+CMGL=4", lambda m, _c: m.send(frame("RDY")))  # restarted instead of answering
+    modem.on("AT+CMEE?", "+CMEE: 1", "OK")
+    modem.on("AT+CSQ", "+CSQ: 9,99", "OK")
+    with AtChannel.open(modem.path, name="boot") as channel:
+        channel.register_urc("RDY", lambda line, _pdu: channel.interrupt(f"the modem restarted ({line})"))
+        started = time.monotonic()
+        with pytest.raises(CommandInterruptedError, match="restarted"):
+            channel.command("AT+CMGL=4", expect=("+CMGL:",), timeout_s=30.0)
+        assert time.monotonic() - started < WAIT_S
+        assert channel.command("AT+CSQ", expect=("+CSQ:",)).lines == ("+CSQ: 9,99",)
+        assert modem.commands[-2:] == ["AT+CMEE?", "AT+CSQ"]
+        channel.interrupt("nothing in flight: no effect")
+        assert channel.command("AT+CSQ", expect=("+CSQ:",)).lines == ("+CSQ: 9,99",)
 
 
 def test_resync_after_a_hang_that_dropped_commands(modem: FakeModem) -> None:
