@@ -316,7 +316,8 @@ class GenericDriver:
         for variant in self.quirks.cnmi_variants:
             try:
                 self._cmd(f"AT+CNMI={variant}")
-                self.cnmi = variant
+                # what the modem reports back is what later checks compare with (some report other values)
+                self.cnmi = self._read_cnmi()
                 return variant
             except CommandError as exc:
                 self.log.info("%s: AT+CNMI=%s refused (%s)", self.channel.name, variant, exc.final)
@@ -328,11 +329,16 @@ class GenericDriver:
         plain 27.007 modem may) and forgot its settings, so new messages would not be announced."""
         if self.cnmi is None:
             return False
+        now = self._read_cnmi()
+        return now is not None and now != self.cnmi
+
+    def _read_cnmi(self) -> str | None:
+        """<mode>,<mt> of AT+CNMI? (what decides whether +CMTI comes); None if the modem does not say."""
         try:
-            now = self._cmd("AT+CNMI?", expect=("+CNMI:",)).value("+CNMI:")
-        except CommandError:
-            return False
-        return p.split_fields(now)[:2] != p.split_fields(self.cnmi)[:2]
+            value = self._cmd("AT+CNMI?", expect=("+CNMI:",)).value("+CNMI:")
+        except (CommandError, ResponseError):
+            return None
+        return ",".join(p.split_fields(value)[:2])
 
     def list_messages(self, stat: int = STAT_ALL) -> list[StoredPdu]:
         """Every stored message with the given <stat> (4 = all), in PDU mode."""
