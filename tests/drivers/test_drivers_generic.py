@@ -134,3 +134,14 @@ def test_connection_lost_reaches_the_callback(modem: FakeModem, driver: GenericD
     driver.on_connection_lost = lambda exc: lost.set()
     modem.unplug()
     assert lost.wait(WAIT_S)
+
+
+def test_forgotten_notification_settings_are_noticed(modem: FakeModem, driver: GenericDriver) -> None:
+    # it accepts 2,1,0,1,0 but reports its own normalisation: that is not taken for a restart
+    modem.on("AT+CNMI?", "+CNMI: 2,1,0,0,0", "OK")
+    driver.init()
+    assert driver.notifications_lost() is False
+    modem.on("AT+CNMI?", "+CNMI: 0,0,0,0,0", "OK")  # restarted without a word: settings back to defaults
+    assert driver.notifications_lost() is True
+    modem.on("AT+CNMI?", "ERROR")  # a modem that cannot say is left alone
+    assert driver.notifications_lost() is False
