@@ -329,7 +329,7 @@ class PortWorker(threading.Thread):
             if len(indexes) > 1:
                 self._sweep()  # one listing reads them all in one round trip instead of one AT+CMGR each
             else:
-                self._read_and_store(indexes)
+                self._read_and_store(indexes[0])
         elif kind == _Event.DIRECT:
             self.spool.store_pdu(self._who(), str(args[0]))
             self.status.received += 1
@@ -340,7 +340,7 @@ class PortWorker(threading.Thread):
                 self.spool.store_pdu(self._who(), item)
                 self._driver.ack_direct()
             else:
-                self._read_and_store([int(item[1])])
+                self._read_and_store(int(item[1]))
         elif kind == _Event.RING:
             self.calls.ring(args[0])
         elif kind == _Event.CLIP:
@@ -408,19 +408,17 @@ class PortWorker(threading.Thread):
             if int(args[1]) not in indexes:
                 indexes.append(int(args[1]))
 
-    def _read_and_store(self, indexes: list[int]) -> None:
-        found = [stored for stored in (self._driver.read_message(i) for i in indexes) if stored is not None]
-        if not found:
+    def _read_and_store(self, index: int) -> None:
+        stored = self._driver.read_message(index)
+        if stored is None:
             return
-        self.spool.store_pdus(self._who(), [stored.pdu for stored in found])
-        self.status.received += len(found)
-        for stored in found:
-            self._driver.delete_message(stored.index)
+        self.spool.store_pdu(self._who(), stored.pdu)
+        self.status.received += 1
+        self._driver.delete_message(index)
         total = self.status.storage_total
-        if total and max(indexes) + 1 >= total * STORAGE_HIGH_WATER:
+        if total and index + 1 >= total * STORAGE_HIGH_WATER:
             # a high index means notifications were missed and the storage is filling: empty it now
-            self.log.info("port %s: message at index %d of %d; sweeping the storage", self.config.name,
-                          max(indexes), total)
+            self.log.info("port %s: message at index %d of %d; sweeping the storage", self.config.name, index, total)
             self._sweep()
 
     def _sweep(self) -> None:
