@@ -75,8 +75,7 @@ class OutboxRelay(threading.Thread):
         self._fresh: deque[OutboxRow] = deque()
         self._fresh_ids: set[str] = set()
         # ids acknowledged lately: a row announced after a database read already published it is not sent twice
-        self._done: deque[str] = deque(maxlen=RECENTLY_DONE)
-        self._done_ids: set[str] = set()
+        self._done: dict[str, None] = {}  # insertion-ordered: the oldest goes first when it is full
         self._lock = threading.Lock()
         self.publisher = AckingPublisher(
             settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self.rescan,
@@ -106,10 +105,9 @@ class OutboxRelay(threading.Thread):
             with self._lock:
                 self._handed.difference_update(acked)
                 for message_id in acked:
-                    if len(self._done) == self._done.maxlen:
-                        self._done_ids.discard(self._done[0])
-                    self._done.append(message_id)
-                    self._done_ids.add(message_id)
+                    self._done[message_id] = None
+                    if len(self._done) > RECENTLY_DONE:
+                        del self._done[next(iter(self._done))]
 
     def notify_new(self, rows: Sequence[OutboxRow]) -> None:
         """Rows the spool has just committed."""
@@ -136,7 +134,7 @@ class OutboxRelay(threading.Thread):
                     return
                 row = self._fresh.popleft()
                 self._fresh_ids.discard(row.id)
-                if row.id in self._handed or row.id in self._done_ids:
+                if row.id in self._handed or row.id in self._done:
                     continue
                 self._handed.add(row.id)
             self.publisher.publish(row.id, row.topic, row.payload)
