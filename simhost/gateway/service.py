@@ -8,7 +8,6 @@ import resource
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -72,8 +71,7 @@ class OutboxRelay(threading.Thread):
         self.stopping = threading.Event()
         self._handed: set[str] = set()
         self._acked: list[str] = []
-        self._fresh: deque[OutboxRow] = deque()
-        self._fresh_ids: set[str] = set()
+        self._fresh: dict[str, OutboxRow] = {}  # by id, in the order they were committed
         # ids acknowledged lately: a row announced after a database read already published it is not sent twice
         self._done: dict[str, None] = {}  # insertion-ordered: the oldest goes first when it is full
         self._lock = threading.Lock()
@@ -115,11 +113,9 @@ class OutboxRelay(threading.Thread):
             if len(self._fresh) + len(rows) > FRESH_CAP:
                 # far behind (the broker is away): the outbox table hands them over later instead of memory
                 self._fresh.clear()
-                self._fresh_ids.clear()
                 self.new_rows.set()
             else:
-                self._fresh.extend(rows)
-                self._fresh_ids.update(r.id for r in rows)
+                self._fresh.update((r.id, r) for r in rows)
         self.wake.set()
 
     def rescan(self) -> None:
@@ -132,8 +128,7 @@ class OutboxRelay(threading.Thread):
             with self._lock:
                 if not self._fresh or len(self._handed) >= MAX_IN_FLIGHT:
                     return
-                row = self._fresh.popleft()
-                self._fresh_ids.discard(row.id)
+                row = self._fresh.pop(next(iter(self._fresh)))
                 if row.id in self._handed or row.id in self._done:
                     continue
                 self._handed.add(row.id)
@@ -155,7 +150,7 @@ class OutboxRelay(threading.Thread):
                 self.new_rows.clear()
                 next_scan = time.monotonic() + RESCAN_INTERVAL_S
                 with self._lock:
-                    exclude = self._handed | self._fresh_ids
+                    exclude = self._handed | self._fresh.keys()
                 rows = self.spool.pending(min(RELAY_BATCH, MAX_IN_FLIGHT - in_flight), exclude)
                 for row in rows:
                     with self._lock:
