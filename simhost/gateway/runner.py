@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from sqlalchemy import Engine
 
 from simhost.config import Settings
 from simhost.gateway.service import Gateway
 from simhost.gateway.shards import ShardedGateway, auto_processes, plan_shards
-from simhost.gateway.worker import PortConfig
-from simhost_drivers.modems import open_driver
+from simhost.gateway.worker import PortConfig, open_port_driver
 
 log = logging.getLogger("simhost.gateway.runner")
-
-
-def _open(p: PortConfig) -> Any:
-    return open_driver(p.url, name=p.driver, port_name=p.name)
 
 
 class GatewayRunner:
@@ -67,7 +61,7 @@ class GatewayRunner:
         shards = plan_shards(ports, self.processes or auto_processes(len(ports)))
         service: Gateway | ShardedGateway
         if len(shards) == 1:
-            service = Gateway(self.settings, self.engine, ports, _open)
+            service = Gateway(self.settings, self.engine, ports, open_port_driver)
         else:
             # the first start forks before any other thread runs here; later ones start fresh interpreters
             method = "spawn" if self._started else "fork"

@@ -75,16 +75,13 @@ def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int) ->
         logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from simhost.db import make_engine
     from simhost.gateway.service import Gateway
-    from simhost_drivers.modems import open_driver
+    from simhost.gateway.worker import open_port_driver
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    def factory(p: PortConfig) -> object:
-        return open_driver(p.url, name=p.driver, port_name=p.name)
-
-    gateway = Gateway(settings, make_engine(settings.db_url), shard.ports, factory,
+    gateway = Gateway(settings, make_engine(settings.db_url), shard.ports, open_port_driver,
                       gateway_id=shard.gateway_id(base_id), scope=shard.scope)
     gateway.start()
     stop.wait()

@@ -16,6 +16,7 @@ from typing import Any
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool
 from simhost_drivers.at.errors import MemoryFullError
+from simhost_drivers.modems import open_driver
 from simhost_drivers.modems.types import RegistrationState
 
 log = logging.getLogger("simhost.worker")
@@ -93,6 +94,11 @@ class PortConfig:
 
 
 DriverFactory = Callable[[PortConfig], Any]
+
+
+def open_port_driver(config: PortConfig) -> Any:
+    """The driver for a registered port: the one it names, else the one probing picks."""
+    return open_driver(config.url, name=config.driver, port_name=config.name)
 
 
 class _Event:
