@@ -229,7 +229,6 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     database) to share the load.
     """
     sessions = obj.sessions()
-    services: list[Any] = []
     runner = None
     if only in (None, "gateway"):
         from simhost.gateway.runner import GatewayRunner
@@ -245,7 +244,6 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
         from simhost.router.service import Router
 
         router = Router(obj.settings, sessions, group=router_group, router_id=router_id)
-        services.append(router)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -262,7 +260,7 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
             runner.reload(load_ports(sessions))
         except Exception:
             logging.getLogger("simhost.cli").exception("reloading the registered ports failed; trying again")
-    for service in reversed(services):
-        service.stop()
+    if router is not None:
+        router.stop()
     if runner is not None:
         runner.stop()
