@@ -41,6 +41,7 @@ from benchlib import (
     cpu_seconds,
     proc_status_kib,
     process_tree,
+    stop_processes,
     summary_ms,
     thread_count,
     tree_cpu_seconds,
@@ -61,6 +62,7 @@ READY_STABLE_S = 10.0
 ARRIVAL_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 300.0
 PEER_TIMEOUT_S = 120.0
+PEER_STOP_TIMEOUT_S = 10.0
 SETTLE_S = 2.0
 PEER_POLL_S = 0.05
 URC_NEEDLES = ("+CMTI:", "+CMT:")
@@ -150,26 +152,30 @@ def start_ready(gw: GatewayProcess, broker_url: str, names: Sequence[str]) -> tu
 _ARRIVALS: weakref.WeakKeyDictionary[Subscriber, tuple[int, dict[str, float]]] = weakref.WeakKeyDictionary()
 
 
-def texts_by_arrival(sub: Subscriber) -> dict[str, float]:
-    """Text of each inbound SMS -> the time its first copy reached the subscriber.
+def _arrivals(sub: Subscriber) -> dict[str, float]:
+    """Text of each inbound SMS -> the time its first copy reached the subscriber (kept per subscriber).
 
     Parses only what arrived since the last call: the drain waits re-check this after every message, and
     re-reading them all (quadratic) took more CPU than the gateway on the two cores they share.
     """
     seen, out = _ARRIVALS.get(sub, (0, {}))
-    received = sub.snapshot()
-    for t, _topic, payload in received[seen:]:
+    new = sub.since(seen)
+    for t, _topic, payload in new:
         msg = json.loads(payload)
         if msg.get("kind") == "sms":
             out.setdefault(str(msg.get("text")), t)
-    _ARRIVALS[sub] = (len(received), out)
-    return dict(out)
+    _ARRIVALS[sub] = (seen + len(new), out)
+    return out
+
+
+def texts_by_arrival(sub: Subscriber) -> dict[str, float]:
+    """A copy of the arrival time of each inbound SMS text so far."""
+    return dict(_arrivals(sub))
 
 
 def all_arrived(sub: Subscriber, texts: set[str]) -> bool:
     """Whether every one of `texts` has arrived (checked after each message: cheap until the count is there)."""
-    texts_by_arrival(sub)
-    arrived = _ARRIVALS[sub][1]
+    arrived = _arrivals(sub)
     return len(arrived) >= len(texts) and texts <= arrived.keys()
 
 
@@ -461,18 +467,6 @@ def inbox_files(dirs: Sequence[Path]) -> list[Path]:
     return found
 
 
-def stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def peer_drain(root: Path, broker_url: str, peer: str, setting: str, ports: int, per_port: int) -> dict[str, Any]:
     """Preload a bank, start the reader, time from its start until every message is stored/published."""
     with bank_of(root / "bank", ports) as bank:
@@ -542,7 +536,7 @@ def peer_drain(root: Path, broker_url: str, peer: str, setting: str, ports: int,
                     mtimes = [p.stat().st_mtime_ns / 1e9 for p in files]
                     first_at, done_at = min(mtimes), max(mtimes)
             finally:
-                stop_all(procs)
+                stop_processes(procs, PEER_STOP_TIMEOUT_S)
         left = sum(len(m.state()["storage"]) for m in bank.ports)
     result: dict[str, Any] = {"peer": peer, "setting": setting, "ports": ports, "messages": total, "stored": got,
                               "left_on_sims": left, "cpu_s_to_done": round(cpu, 2)}

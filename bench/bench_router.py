@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,10 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchlib import stop_processes
 
 from hwsim.identity import luhn_check_digit
 from simhost.db import make_engine, make_sessions, upgrade
@@ -36,6 +38,7 @@ from tests.brokerlib import PrivateBroker
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 KINDS = ("shared", "virtual", "hosted-company", "hosted-client")
+ROUTER_STOP_TIMEOUT_S = 20.0
 
 
 def luhn_iccid(n: int) -> str:
@@ -153,17 +156,6 @@ def start_routers(k: int, env: dict[str, str], workdir: Path) -> list[subprocess
     return procs
 
 
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def run_case(db_url: str, numbers: list[dict[str, Any]], routers: int, count: int, workdir: Path) -> dict[str, Any]:
     broker = PrivateBroker()
     broker.start()
@@ -210,7 +202,7 @@ def run_case(db_url: str, numbers: list[dict[str, Any]], routers: int, count: in
     finally:
         pub.loop_stop()
         pub.disconnect()
-        stop_all(procs)
+        stop_processes(procs, ROUTER_STOP_TIMEOUT_S)
         sink.close()
         broker.close()
 

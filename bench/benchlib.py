@@ -140,6 +140,11 @@ class Subscriber:
         with self._cond:
             return list(self.received)
 
+    def since(self, start: int) -> list[tuple[float, str, bytes]]:
+        """The messages received after the first `start` ones."""
+        with self._cond:
+            return self.received[start:]
+
     def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Wait until `predicate()` (re-checked after every message) holds; False on timeout."""
         with self._cond:
@@ -176,6 +181,21 @@ class StatusWatch(Subscriber):
 
 
 # ---- the gateway as a user runs it ------------------------------------------------------------
+
+def stop_processes(procs: Sequence[subprocess.Popen[bytes]], timeout_s: float) -> list[int | None]:
+    """SIGTERM each, wait up to `timeout_s` for each, SIGKILL what is left; the exit codes (None: killed)."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    codes: list[int | None] = []
+    for p in procs:
+        try:
+            codes.append(p.wait(timeout=timeout_s))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            codes.append(None)
+    return codes
+
 
 def simhost_cli(*args: str) -> None:
     """Run one `simhost` command in this process (same click command as the binary, without the
@@ -224,13 +244,7 @@ class GatewayProcess:
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return None
+        return stop_processes([proc], STOP_TIMEOUT_S)[0]
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path.exists():
