@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
@@ -16,11 +17,12 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 from simhost.gateway.message import build_call, build_sms, build_undecodable
 from simhost.models import Base, utcnow
 from simhost.topics import Topics
-from simhost_drivers.pdu import PduError, decode_pdu
+from simhost_drivers.pdu import DecodedPdu, PduError, decode_pdu
 
 log = logging.getLogger("simhost.spool")
 
 REASSEMBLY_TIMEOUT_S = 24 * 3600
+DECODED_CACHE_SIZE = 4096
 
 PARTS: Table = Base.metadata.tables["inbound_parts"]
 OUTBOX: Table = Base.metadata.tables["outbox"]
@@ -129,9 +131,16 @@ def group_parts(parts: Sequence[PendingPart]) -> list[list[PendingPart]]:
     return messages
 
 
+@lru_cache(maxsize=DECODED_CACHE_SIZE)
+def _decode(pdu_hex: str) -> DecodedPdu:
+    """decode_pdu, remembered: a multipart message's parts are read again when each later part arrives (to
+    group them) and when it is assembled. The result is frozen, so sharing it is safe."""
+    return decode_pdu(pdu_hex)
+
+
 def _sent_at(part: PendingPart) -> datetime | None:
     try:
-        stamp = decode_pdu(part.pdu).timestamp
+        stamp = _decode(part.pdu).timestamp
     except PduError:
         return None
     return None if stamp is None else _naive(stamp)
@@ -221,7 +230,7 @@ class Spool:
         row = {"id": part_id, "port": who.port, "iccid": who.iccid, "msisdn": who.msisdn, "pdu": pdu_hex,
                "received_at": now, "concat_key": None, "seq": 1, "total": 1, "message_id": part_id}
         try:
-            decoded = decode_pdu(pdu_hex).to_json()
+            decoded = _decode(pdu_hex).to_json()
         except PduError as exc:
             log.warning("%s: undecodable PDU kept for inspection (%s): %s", who.port, exc, pdu_hex)
             batch.parts.append(row)
@@ -262,7 +271,7 @@ class Spool:
     ) -> str:
         """Queue the message made of `parts`; a part of the same sequence number left over stays pending."""
         message_id = content_id(who.iccid, *(p.id for p in parts))
-        decoded = [decode_pdu(p.pdu).to_json() for p in parts]
+        decoded = [_decode(p.pdu).to_json() for p in parts]
         payload = build_sms(message_id, who, decoded, [p.pdu for p in parts], now, self.region,
                             missing=missing)
         c.execute(update(PARTS).where(PARTS.c.id.in_([p.id for p in parts])).values(message_id=message_id))
