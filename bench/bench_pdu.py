@@ -12,7 +12,7 @@ from gsmmodem.pdu import decodeSmsPdu
 
 from simhost_drivers.pdu import decode_pdu, encode_submit
 
-VECTORS_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdu-vectors.jsonl"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "pdu-vectors.jsonl"
 ROUNDS = 200
 
 

@@ -23,7 +23,7 @@ from hwsim.sms import (
     tpdu_length,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdu-vectors.jsonl"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "pdu-vectors.jsonl"
 MSK = timezone(timedelta(hours=3))
 SCTS = datetime(2024, 3, 15, 10, 30, 0, tzinfo=MSK)
 SCTS_HEX = "42305101030021"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdu-vectors.jsonl"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "pdu-vectors.jsonl"
 
 SMSC_HEX = "07919761989901F0"  # +79168999100
 OA_HEX = "0B919761214365F7"  # +79161234567
