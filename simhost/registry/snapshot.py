@@ -36,6 +36,7 @@ def load_directory(session: Session, *, now: datetime | None = None,
             enabled=s.enabled,
             iccid=s.iccid,
             whitelist=frozenset(whitelists.get(s.id, ())),
+            port=s.port,
         )
         for s in session.scalars(select(SimSlot))
     ]

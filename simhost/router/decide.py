@@ -16,7 +16,7 @@ KINDS = ("sms", "call", "undecodable")
 WITHHELD = "withheld"
 # `login: text` after leading white space; a login has neither white space nor a colon, so `acme:hi: x` is no prefix
 PREFIX_RE = re.compile(r"\s*([^\s:]+): (.*)", re.DOTALL)
-STRING_FIELDS = ("sender", "sender_type", "text", "number", "iccid")
+STRING_FIELDS = ("sender", "sender_type", "text", "number", "iccid", "port")
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,39 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _mismatch(message: Mapping[str, Any], directory: Directory, topic_port: str) -> str | None:
+    """Why `message`, published on the inbound topic of `topic_port`, contradicts itself or the registry."""
+    port = message.get("port")
+    if port is not None and port != topic_port:
+        return f"it names port {str(port)[:64]!r} but came on the topic of port {topic_port!r}"
+    msisdn, iccid = message.get("number"), message.get("iccid")
+    if iccid is not None and not iccid.isdigit():
+        iccid = None  # a gateway that could not read the SIM's ICCID says so ("unknown")
+    by_number = directory.numbers.get(msisdn) if msisdn else None
+    if by_number is not None and iccid and by_number.iccid and by_number.iccid != iccid:
+        owner = directory.number(None, iccid)
+        sim = f"the SIM of {owner.msisdn}" if owner is not None else "an unregistered SIM"
+        return f"its number {by_number.msisdn} belongs to ICCID {by_number.iccid}, but ICCID {iccid[:22]} is {sim}"
+    number = by_number or (directory.number(None, iccid) if iccid else None)
+    if number is not None and number.port is not None and number.port != topic_port:
+        return f"number {number.msisdn} is registered on port {number.port}, not on {topic_port}"
+    return None
+
+
 def decide(message: Mapping[str, Any], directory: Directory, now: datetime, *,
-           reply_window: timedelta = REPLY_WINDOW) -> Decision:
+           reply_window: timedelta = REPLY_WINDOW, topic_port: str | None = None) -> Decision:
     """Who owns `message` by the first rule that applies: dedicated number, `login: ` prefix, reply; never raises
-    on a malformed message (that is unrouted with reason code `bad-payload`)."""
+    on a malformed message (that is unrouted with reason code `bad-payload`). With `topic_port` (the port named by
+    the topic the message came on), a message that disagrees with it or with the registry's record of that port is
+    unrouted with reason code `port-mismatch`."""
     problem = _problem(message)
     if problem is not None:
         return _not_routed("unrouted", "bad-payload", f"The inbound message is malformed: {problem}.", None)
+    if topic_port is not None:
+        mismatch = _mismatch(message, directory, topic_port)
+        if mismatch is not None:
+            return _not_routed("unrouted", "port-mismatch",
+                               f"The inbound message does not fit its port: {mismatch}.", None)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     kind: str = message["kind"]

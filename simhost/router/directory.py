@@ -26,6 +26,7 @@ class NumberEntry:
     enabled: bool
     iccid: str | None = None
     whitelist: frozenset[str] = frozenset()  # approved sender names, casefolded
+    port: str | None = None  # the port whose modem holds this SIM, when registered (`slot add --port`)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Directory:
     customers: Mapping[str, CustomerEntry] = field(default_factory=dict)  # key: login casefolded
     numbers: Mapping[str, NumberEntry] = field(default_factory=dict)  # key: MSISDN (E.164)
     by_iccid: Mapping[str, str] = field(default_factory=dict)  # ICCID -> MSISDN
+    by_port: Mapping[str, frozenset[str]] = field(default_factory=dict)  # port -> the MSISDNs of its slots
     # subscriber -> its sends, sorted by time (oldest first)
     sends: dict[str, list[SendEntry]] = field(default_factory=dict)
 
@@ -53,6 +55,11 @@ class Directory:
             numbers={n.msisdn: n for n in numbers},
             by_iccid={n.iccid: n.msisdn for n in numbers if n.iccid},
         )
+        by_port: dict[str, set[str]] = {}
+        for n in numbers:
+            if n.port:
+                by_port.setdefault(n.port, set()).add(n.msisdn)
+        d.by_port = {port: frozenset(msisdns) for port, msisdns in by_port.items()}
         for s in sorted(sends, key=lambda s: s.at):
             d.sends.setdefault(s.to, []).append(s)
         return d

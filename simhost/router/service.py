@@ -17,13 +17,15 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
 from simhost.mqtt import AckingPublisher, make_client
+from simhost.payloads import PayloadError, parse_object
 from simhost.registry.models import Customer, RoutedMessage, SentLog, current_version
 from simhost.registry.snapshot import load_directory, record_send
-from simhost.registry.validate import ValidationError
 from simhost.router.decide import REPLY_WINDOW, Decision, decide, routed_payload
 from simhost.router.directory import Directory, SendEntry
 from simhost.topics import SCHEMA_VERSION, Topics
@@ -35,6 +37,9 @@ REFRESH_INTERVAL_S = 1.0
 SESSION_EXPIRY_S = 24 * 3600
 KEEPALIVE_S = 30
 SENT_LOOKBACK_IDS = 1000
+ID_MAX = 128  # the length of routed_messages.id
+RAW_KEPT_CHARS = 64 * 1024  # of a bad payload, kept and republished for inspection
+ERROR_TEXT_MAX = 300
 
 
 @dataclass
@@ -57,6 +62,23 @@ class _Output:
 def _bad_key(m: _Incoming) -> str:
     """A stable id for a payload that has none of its own (the same bytes on a topic, the same id)."""
     return "bad-" + hashlib.sha256(m.topic.encode() + b"\0" + m.payload).hexdigest()[:40]
+
+
+def _infrastructure(exc: BaseException) -> bool:
+    """Whether `exc` is the database failing (retry the batch later) rather than one message being wrong."""
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | SqlTimeoutError)
+
+
+def _error_text(exc: BaseException) -> str:
+    """`Type: message` on one line, cut short (a hostile payload must not fill the log)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {_clip(text, ERROR_TEXT_MAX)}"
+
+
+def _clip(text: str, limit: int = RAW_KEPT_CHARS) -> str:
+    """`text` cut to `limit` characters (marked), without NUL characters (PostgreSQL text cannot hold them)."""
+    text = text.replace("\x00", "\ufffd")
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -106,6 +128,7 @@ class Router:
         self._sent_watermark = 0
         self._sent_seen: set[int] = set()
         self._poll_sends_now = False
+        self._inbound_prefix = self.topics.inbound_all[:-1]
         self.publisher = AckingPublisher(settings.mqtt, f"simhost-router-pub-{self.router_id}", self._on_published)
         status_topic = self.topics.router_status(self.router_id)
         self.subscriber = make_client(settings.mqtt, "simhost-router",
@@ -255,54 +278,99 @@ class Router:
                           .values(published_at=datetime.now(UTC)))
 
     def _process(self, batch: list[_Incoming]) -> None:
-        inbound_prefix = self.topics.inbound_all[:-1]
         decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]] = {}
         for m in batch:
-            if m.topic.startswith(inbound_prefix):
-                key, out, decision, message = self._route(m)
-                if key in decided:
-                    decided[key][0].mids.append(m.mid)
-                else:
-                    out.mids.append(m.mid)
-                    decided[key] = (out, decision, message)
-            elif m.topic == self.topics.sent:
-                self._handle_sent(m, None)
-            elif (login := self._sent_owner(m.topic)) is not None:
-                self._handle_sent(m, login)
-            elif m.topic.endswith("/status"):
-                self._handle_gateway_status(m)
-            else:
-                self._ack(m)
+            try:
+                self._take(m, decided)
+            except Exception as exc:  # whatever one message does wrong is that message's alone
+                if _infrastructure(exc):
+                    raise  # the database, not the message: the batch is taken again
+                self._reject(m, exc, decided)
         if decided:
+            self._store_each(decided)
+
+    def _take(self, m: _Incoming, decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]]) -> None:
+        if m.topic.startswith(self._inbound_prefix):
+            key, out, decision, message = self._route(m)
+            if key in decided:
+                decided[key][0].mids.append(m.mid)
+            else:
+                out.mids.append(m.mid)
+                decided[key] = (out, decision, message)
+        elif m.topic == self.topics.sent:
+            self._handle_sent(m, None)
+        elif (login := self._sent_owner(m.topic)) is not None:
+            self._handle_sent(m, login)
+        elif m.topic.endswith("/status"):
+            self._handle_gateway_status(m)
+        else:
+            self._ack(m)
+
+    def _reject(self, m: _Incoming, exc: Exception,
+                decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]]) -> None:
+        """Keep a message that could not be handled on the unrouted topic, with the error, and acknowledge it."""
+        key = _bad_key(m)
+        reason = f"bad payload on {m.topic}: {_error_text(exc)}"
+        log.warning("%s", reason)
+        if key in decided:
+            decided[key][0].mids.append(m.mid)
+            return
+        payload = self._bad_payload(key, m, reason)
+        decided[key] = (_Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False), [m.mid]),
+                        None, payload)
+
+    def _store_each(self, decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]]) -> None:
+        """Store and publish the batch in one transaction; should the database refuse one message's row (a value
+        it cannot hold), each message is stored alone and the refused ones are kept as bad payloads."""
+        try:
             self._store_and_publish(decided)
+            return
+        except StatementError as exc:
+            if _infrastructure(exc):
+                raise
+            log.warning("a batch of %d messages was refused (%s); storing them one by one", len(decided),
+                        _error_text(exc))
+        for key, entry in decided.items():
+            try:
+                self._store_and_publish({key: entry})
+            except StatementError as exc:
+                if _infrastructure(exc):
+                    raise
+                out, _decision, message = entry
+                bad_key = f"bad-{key}"[:128] if not key.startswith("bad-") else key + "-row"
+                reason = f"the database refused message {key[:80]!r}: {_error_text(exc)}"
+                log.warning("%s", reason)
+                payload = {"schema": SCHEMA_VERSION, "id": bad_key, "kind": "bad-payload", "status": "unrouted",
+                           "reason_code": "bad-payload", "reason": reason, "topic": out.topic,
+                           "raw": _clip(json.dumps(message, ensure_ascii=False)),
+                           "received_at": datetime.now(UTC).isoformat()}
+                self._store_and_publish({bad_key: (_Output(bad_key, self.topics.unrouted,
+                                                           json.dumps(payload, ensure_ascii=False), out.mids),
+                                                   None, payload)})
 
     def _ack(self, m: _Incoming) -> None:
         if m.qos:
             self.subscriber.ack(m.mid, m.qos)
 
     def _route(self, m: _Incoming) -> tuple[str, _Output, Decision | None, dict[str, Any]]:
-        try:
-            message = json.loads(m.payload)
-            if not isinstance(message, dict) or not isinstance(message.get("id"), str) or not message["id"]:
-                raise ValueError("the payload is not a JSON object with a string `id`")
-        except (ValueError, UnicodeDecodeError) as exc:
-            key = _bad_key(m)
-            log.warning("bad inbound payload on %s: %s", m.topic, exc)
-            payload = self._bad_payload(key, m, f"bad inbound payload on {m.topic}: {exc}")
-            return key, _Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False)), None, payload
+        message = parse_object(m.payload)
+        key = message.get("id")
+        if not isinstance(key, str) or not key or len(key) > ID_MAX:
+            raise PayloadError(f"`id` must be a string of 1 to {ID_MAX} characters")
         now = _parse_time(message.get("received_at")) or datetime.now(UTC)
-        decision = decide(message, self.directory, now, reply_window=self.reply_window)
+        decision = decide(message, self.directory, now, reply_window=self.reply_window,
+                          topic_port=m.topic[len(self._inbound_prefix):])
         payload = routed_payload(message, decision)
         topic = self.topics.owner_messages(decision.owner) if decision.status == "routed" and decision.owner \
             else self.topics.unrouted
-        return message["id"], _Output(message["id"], topic, json.dumps(payload, ensure_ascii=False)), decision, \
-            message
+        return key, _Output(key, topic, json.dumps(payload, ensure_ascii=False)), decision, message
 
     def _bad_payload(self, key: str, m: _Incoming, reason: str) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION, "id": key, "kind": "bad-payload", "status": "unrouted",
-            "reason_code": "bad-payload", "reason": reason, "topic": m.topic,
-            "raw": m.payload.decode("utf-8", errors="replace"),
+            "reason_code": "bad-payload", "reason": reason, "topic": _clip(m.topic, ERROR_TEXT_MAX),
+            "raw": _clip(m.payload[:RAW_KEPT_CHARS * 4].decode("utf-8", errors="replace")),
+            "raw_bytes": len(m.payload),
             "received_at": datetime.now(UTC).isoformat(),
         }
 
@@ -349,11 +417,11 @@ class Router:
             "owner": decision.owner if decision else None,
             "number": decision.number if decision else None,
             "number_kind": decision.number_kind if decision else None,
-            "sender": sender if isinstance(sender, str) else None,
+            "sender": _clip(sender, ERROR_TEXT_MAX) if isinstance(sender, str) else None,
             "rule": decision.rule if decision else None,
             "reason_code": decision.reason_code if decision else "bad-payload",
             "reason": decision.reason if decision else str(message.get("reason")),
-            "text": text if isinstance(text, str) else None,
+            "text": _clip(text) if isinstance(text, str) else None,
             "received_at": _parse_time(message.get("received_at")) or now,
             "routed_at": now,
             "topic": out.topic,
@@ -372,48 +440,41 @@ class Router:
     def _handle_sent(self, m: _Incoming, topic_owner: str | None) -> None:
         """A send report: on the shared `sent` topic it names its owner; on a customer's own topic the owner is
         that customer, and a report naming someone else is rejected (the broker lets only them publish there)."""
-        try:
-            report = json.loads(m.payload)
-            if not isinstance(report, dict):
-                raise ValueError("the payload is not a JSON object")
-            if topic_owner is not None:
-                named = report.setdefault("owner", topic_owner)
-                if named != topic_owner:
-                    raise ValueError(f"the report names owner {named!r} but was published on {topic_owner}'s topic")
-            missing = [k for k in ("from", "to", "owner") if not isinstance(report.get(k), str)]
-            if missing:
-                raise ValueError(f"missing or non-string field(s): {', '.join(missing)}")
-            at = _parse_time(report.get("at")) if report.get("at") is not None else datetime.now(UTC)
-            if at is None:
-                raise ValueError(f"`at` is not an ISO 8601 time: {report.get('at')!r}")
-            with self.sessions.begin() as s:
-                record_send(s, report["from"], report["to"], report["owner"], at, "mqtt", self.settings.region)
-        except (ValueError, UnicodeDecodeError, ValidationError) as exc:
-            key = _bad_key(m)
-            log.warning("bad send report on %s: %s", m.topic, exc)
-            payload = self._bad_payload(key, m, f"bad send report: {exc}")
-            out = _Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False), [m.mid])
-            self._store_and_publish({key: (out, None, payload)})
-            return
+        report = parse_object(m.payload)
+        if topic_owner is not None:
+            named = report.setdefault("owner", topic_owner)
+            if named != topic_owner:
+                raise PayloadError(f"the report names owner {str(named)[:40]!r} but was published on "
+                                   f"{topic_owner}'s topic")
+        missing = [k for k in ("from", "to", "owner") if not isinstance(report.get(k), str)]
+        if missing:
+            raise PayloadError(f"missing or non-string field(s): {', '.join(missing)}")
+        at = _parse_time(report.get("at")) if report.get("at") is not None else datetime.now(UTC)
+        if at is None:
+            raise PayloadError(f"`at` is not an ISO 8601 time: {str(report.get('at'))[:40]!r}")
+        with self.sessions.begin() as s:
+            record_send(s, str(report["from"]), str(report["to"]), str(report["owner"]), at, "mqtt",
+                        self.settings.region)
         self._poll_sends_now = True
         self._ack(m)
 
     def _handle_gateway_status(self, m: _Incoming) -> None:
         """A gateway's will (or clean stop): its ports' retained statuses become `offline`."""
-        self._ack(m)
-        try:
-            status = json.loads(m.payload) if m.payload else {}
-        except ValueError:
-            return
-        if not isinstance(status, dict) or status.get("state") != "offline" or status.get("reason") == "stopped":
+        status = parse_object(m.payload) if m.payload else {}  # an empty payload clears a retained status
+        if status.get("state") != "offline" or status.get("reason") == "stopped":
+            self._ack(m)
             return  # a gateway that stopped cleanly has already published its ports' final statuses
-        gateway = status.get("gateway")
+        gateway, ports = status.get("gateway"), status.get("ports")
+        if not isinstance(ports, list) or not all(isinstance(p, str) and p and "/" not in p for p in ports):
+            raise PayloadError("`ports` must be a list of port names")
+        if not isinstance(gateway, str | None):
+            raise PayloadError("`gateway` must be a string")
+        self._ack(m)
         now = datetime.now(UTC).isoformat()
-        for port in status.get("ports") or []:
-            if not isinstance(port, str):
-                continue
+        reason = str(status.get("reason", "unknown"))[:ERROR_TEXT_MAX]
+        for port in ports:
             payload = {"port": port, "state": "offline", "gateway": gateway, "since": now,
-                       "last_error": f"gateway {gateway} is offline ({status.get('reason', 'unknown')})"}
+                       "last_error": f"gateway {gateway} is offline ({reason})"}
             key = f"status:{port}:{now}"
             out = _Output(key, self.topics.port_status(port), json.dumps(payload), retain=True)
             with self._lock:

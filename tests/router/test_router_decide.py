@@ -532,3 +532,38 @@ def test_routed_payload_does_not_change_the_message() -> None:
     before = json.dumps(message, sort_keys=True)
     routed_payload(message, decide(message, directory(), NOW))
     assert json.dumps(message, sort_keys=True) == before
+
+
+# ---- consistency with the port named by the topic -------------------------------------------------------------
+
+def ported(**ports: str) -> Directory:
+    """The directory with some numbers registered on ports (`slot add --port`)."""
+    numbers = [NumberEntry(n.msisdn, n.kind, n.owner, n.enabled, n.iccid, n.whitelist, port=ports.get(n.msisdn))
+               for n in NUMBERS]
+    return Directory.build(CUSTOMERS, numbers, [])
+
+
+PORTS = {VIRTUAL: "port01", SHARED: "port02"}
+MISMATCH: Expected = ("unrouted", None, None, "port-mismatch")
+
+
+@pytest.mark.parametrize(("message", "topic_port", "expected"), [
+    case("number-on-its-port", sms(VIRTUAL, ALICE), "port01", ROUTED_ACME_DEDICATED),
+    case("number-on-another-port", sms(VIRTUAL, ALICE), "port02", MISMATCH),
+    case("iccid-on-another-port", sms(None, ALICE, iccid=ICCID[VIRTUAL]), "port02", MISMATCH),
+    case("payload-port-not-topic-port", {**sms(COMPANY, ALICE), "port": "port09"}, "port03", MISMATCH),
+    case("number-of-another-sim", sms(VIRTUAL, ALICE, iccid=ICCID[COMPANY]), "port01", MISMATCH),
+    case("number-with-an-unregistered-sim", sms(VIRTUAL, ALICE, iccid="89701019999999999999"), "port01", MISMATCH),
+    case("port-unknown-to-the-registry", sms(COMPANY, "Sberbank"), "port07", ROUTED_BETA_DEDICATED),
+    case("iccid-unknown-to-the-gateway", sms(VIRTUAL, ALICE, iccid="unknown"), "port01", ROUTED_ACME_DEDICATED),
+    case("call-on-another-port", call(VIRTUAL, ALICE), "port02", MISMATCH),
+])
+def test_a_message_that_does_not_fit_its_port_is_unrouted(message: dict[str, Any], topic_port: str,
+                                                           expected: Expected) -> None:
+    message = {**message, "port": message["port"] if message["port"] != "port01" else topic_port}
+    check(decide(message, ported(**PORTS), NOW, topic_port=topic_port), expected)
+
+
+def test_mismatch_reason_names_the_facts() -> None:
+    d = decide({**sms(VIRTUAL, ALICE), "port": "port02"}, ported(**PORTS), NOW, topic_port="port02")
+    assert all(fact in d.reason for fact in (VIRTUAL, "port01", "port02")), d.reason
