@@ -58,6 +58,11 @@ def build_sms(
     })
     if missing:
         payload["missing_parts"] = missing
+    cut = [int((p.get("concat") or {}).get("seq") or i) for i, p in enumerate(parts, start=1) if p.get("truncated")]
+    if cut:
+        # TP-UDL promised more than the PDU held: the text is what arrived, never a complete message
+        payload["truncated"] = True
+        payload["truncated_parts"] = cut
     data = [p.get("data_hex") for p in parts if p.get("data_hex")]
     if data:
         payload["data_hex"] = "".join(str(d) for d in data)

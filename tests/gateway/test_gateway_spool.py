@@ -164,3 +164,37 @@ def test_status_report_kept_not_published(db_url: str) -> None:
     assert payloads(spool) == []
     with make_sessions(spool.engine)() as s:
         assert s.get(StatusReport, result.part_id) is not None
+
+
+def _truncated(pdu: str, octets: int) -> str:
+    """`pdu` with its last `octets` octets cut off (TP-UDL then promises more than the PDU holds)."""
+    return pdu[:-2 * octets]
+
+
+@pytest.mark.parametrize("text", ["a truncated message in GSM 7-bit", "усечённое сообщение в UCS2"])
+def test_a_truncated_pdu_is_never_published_as_a_complete_sms(db_url: str, text: str) -> None:
+    spool = make_spool(db_url)
+    pdu = _truncated(encode_deliver("+79161234567", text)[0], 5)
+    spool.store_pdu(WHO, pdu)
+    [p] = payloads(spool)
+    assert p["truncated"] is True
+    assert p["truncated_parts"] == [1]
+    assert p["pdus"] == [pdu]
+    assert p["text"] != text
+
+
+def test_a_truncated_part_flags_the_whole_message(db_url: str) -> None:
+    spool = make_spool(db_url)
+    pdus = encode_deliver("+79161234567", LONG, reference=9)
+    pdus[1] = _truncated(pdus[1], 3)
+    for pdu in pdus:
+        spool.store_pdu(WHO, pdu)
+    [p] = payloads(spool)
+    assert (p["truncated"], p["truncated_parts"], p["parts"], p["incomplete"]) == (True, [2], 3, False)
+
+
+def test_a_whole_pdu_is_not_flagged(db_url: str) -> None:
+    spool = make_spool(db_url)
+    spool.store_pdu(WHO, encode_deliver("+79161234567", "whole")[0])
+    [p] = payloads(spool)
+    assert "truncated" not in p
