@@ -118,10 +118,12 @@ def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, topic_pre
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # migrations run on every start; their progress lines only matter when debugging
     logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
-    settings = Settings.from_env()
-    overrides = {k: v for k, v in (("db_url", db_url), ("mqtt_url", mqtt_url),
-                                   ("topic_prefix", topic_prefix), ("region", region)) if v}
-    ctx.obj = Context(replace(settings, **overrides))
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx.obj = Context(replace(settings, db_url=db_url or settings.db_url, mqtt_url=mqtt_url or settings.mqtt_url,
+                              topic_prefix=topic_prefix or settings.topic_prefix, region=region or settings.region))
 
 
 @main.group()

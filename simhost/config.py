@@ -10,6 +10,7 @@ DEFAULT_DB_URL = "sqlite:///simhost.db"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 DEFAULT_TOPIC_PREFIX = "simhost"
 DEFAULT_REGION = "RU"
+DEFAULT_ROUTER_ACK_TIMEOUT_S = 30.0
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
 
@@ -56,6 +57,20 @@ class MqttTarget:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
+def _seconds(name: str, default: float) -> float:
+    """A non-negative number of seconds from environment variable `name`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw[:40]!r} is not a number of seconds") from None
+    if not 0 <= value <= 86_400:
+        raise ConfigError(f"{name}={raw[:40]!r}: give 0 to 86400 seconds")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings; build with `Settings.from_env()` and override per command-line option."""
@@ -64,6 +79,9 @@ class Settings:
     mqtt_url: str = DEFAULT_MQTT_URL
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     region: str = DEFAULT_REGION
+    # How long the gateway waits for a router to confirm a published message before it publishes it again
+    # (doubling up to ten minutes); 0: the broker's PUBACK is enough (no simhost router consumes the messages).
+    router_ack_timeout_s: float = DEFAULT_ROUTER_ACK_TIMEOUT_S
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,6 +90,7 @@ class Settings:
             mqtt_url=os.environ.get("SIMHOST_MQTT", DEFAULT_MQTT_URL),
             topic_prefix=os.environ.get("SIMHOST_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
             region=os.environ.get("SIMHOST_REGION", DEFAULT_REGION),
+            router_ack_timeout_s=_seconds("SIMHOST_ROUTER_ACK_TIMEOUT_S", DEFAULT_ROUTER_ACK_TIMEOUT_S),
         )
 
     @property

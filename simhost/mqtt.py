@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import ssl
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +24,34 @@ RECONNECT_MIN_DELAY_S = 1
 RECONNECT_MAX_DELAY_S = 30
 KEEPALIVE_S = 30
 MAX_INFLIGHT = 100
+SESSION_TAKEN_OVER = 142  # MQTT v5 DISCONNECT reason: another client connected with this client id
+CLIENT_ID_TAG_CHARS = 24
+
+
+def service_client_id(target: MqttTarget, kind: str, name: str) -> str:
+    """A stable client id for a service's persistent session that no customer can guess.
+
+    Any client may choose its id, and the broker gives a connecting client the session of that id, taking it from
+    whoever held it: an id such as `simhost-router-<host>` lets a customer steal the router's messages. The id is
+    therefore derived from the service account's password (HMAC), which customers never see; without a password
+    (an open broker, where anyone may do anything anyway) it is the plain name.
+    """
+    if not target.password:
+        return f"simhost-{kind}-{name}"
+    tag = hmac.new(target.password.encode(), f"{kind}/{name}".encode(), hashlib.sha256).hexdigest()
+    return f"simhost-{kind}-{tag[:CLIENT_ID_TAG_CHARS]}"
+
+
+def random_client_id(prefix: str) -> str:
+    """A fresh, unguessable id for a clean session."""
+    return f"{prefix}-{secrets.token_hex(12)}"
+
+
+def taken_over(reason: ReasonCode | int | None) -> bool:
+    """Whether a disconnect's reason says another client took this client's session (same client id)."""
+    if isinstance(reason, ReasonCode):
+        return reason.value == SESSION_TAKEN_OVER
+    return reason == SESSION_TAKEN_OVER
 
 
 def make_client(
@@ -39,7 +69,7 @@ def make_client(
     """
     client = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=client_id or f"{client_id_prefix}-{uuid.uuid4().hex[:8]}",
+        client_id=client_id or random_client_id(client_id_prefix),
         protocol=paho.MQTTv5,
         manual_ack=manual_ack,
     )
@@ -75,6 +105,7 @@ class AckingPublisher:
         self.target = target
         self._on_acked = on_acked
         self._on_connect_cb = on_connect
+        self._name = client_id_prefix
         self._lock = threading.Lock()
         self._pending: dict[int, str] = {}
         self._early_acks: set[int] = set()
@@ -136,7 +167,10 @@ class AckingPublisher:
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
-        if self.connected.is_set():
+        if taken_over(reason):
+            log.error("MQTT session of %s taken over by another client with the same client id; reconnecting",
+                      self._name)
+        elif self.connected.is_set():
             level = logging.INFO if self._stopping else logging.WARNING
             log.log(level, "disconnected from MQTT broker %s: %s", self.target, reason)
         self.connected.clear()

@@ -52,6 +52,14 @@ class Topics:
     def owner_sent_all(self) -> str:
         return f"{self.base}/owners/+/sent"
 
+    def acks(self, port: str) -> str:
+        """Where routers confirm the messages of `port` they have routed (only routers may publish here)."""
+        return f"{self.base}/acks/{port}"
+
+    @property
+    def acks_all(self) -> str:
+        return f"{self.base}/acks/+"
+
     @property
     def send(self) -> str:
         return f"{self.base}/send"

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
@@ -21,6 +22,7 @@ from simhost.gateway.spool import OutboxRow, PortScope, Spool
 from simhost.gateway.worker import PortConfig, PortStatus, PortWorker
 from simhost.models import Port
 from simhost.mqtt import AckingPublisher, make_client
+from simhost.payloads import PayloadError, parse_object
 from simhost.topics import Topics
 
 log = logging.getLogger("simhost.gateway")
@@ -33,6 +35,8 @@ MAX_IN_FLIGHT = 1000
 RESCAN_INTERVAL_S = 5.0
 FRESH_CAP = 10_000
 RECENTLY_DONE = 10_000
+CONFIRM_TIMEOUT_MAX_S = 600.0
+UNCONFIRMED_WARNING_INTERVAL_S = 60.0
 
 
 FDS_PER_PORT = 8  # the tty, pyserial's two pipes, the channel's wake-ups, with room to spare
@@ -55,8 +59,24 @@ def load_ports(sessions: sessionmaker[Session]) -> list[PortConfig]:
         return [PortConfig(name=r.name, url=r.url, driver=r.driver) for r in rows]
 
 
+@dataclass
+class _Unconfirmed:
+    """A row the broker acknowledged, waiting for a router's confirmation until `due`."""
+
+    row: OutboxRow
+    due: float
+    tries: int
+
+
 class OutboxRelay(threading.Thread):
-    """Moves outbox rows to the broker; a row is marked published only when its PUBACK arrives.
+    """Moves outbox rows to the broker and keeps each until it is safe.
+
+    A row is done when a router confirmed it (it recorded its decision and published the routed copy) on
+    `<prefix>/v1/acks/<port>`: the broker's PUBACK alone does not make it safe, since a broker restarted without
+    persistence, a session stolen by another client or a router that is down lose what the broker acknowledged.
+    A row not confirmed `confirm_timeout_s` after its PUBACK is published again (the wait doubling up to
+    CONFIRM_TIMEOUT_MAX_S), and every unconfirmed row is published again after a reconnect; routers route a
+    message once, however often it comes. With no timeout (settings.router_ack_timeout_s = 0) the PUBACK is enough.
 
     Rows the spool has just committed are handed over in memory and published at once; the outbox table
     is read only at start, after a reconnect, every few seconds as a safety net, and when the in-memory
@@ -66,22 +86,49 @@ class OutboxRelay(threading.Thread):
     def __init__(self, spool: Spool, settings: Settings, gateway_id: str) -> None:
         super().__init__(name="simhost-relay", daemon=True)
         self.spool = spool
+        self.topics = Topics(settings.topic_prefix)
+        self.confirm_timeout_s = settings.router_ack_timeout_s or None
         self.wake = threading.Event()
         self.new_rows = threading.Event()
         self.stopping = threading.Event()
-        self._handed: set[str] = set()
-        self._acked: list[str] = []
+        self._handed: dict[str, OutboxRow] = {}  # published, not yet done
+        self._acked: list[str] = []  # PUBACKs not yet handled
+        self._confirmed: list[str] = []  # router confirmations not yet handled
+        self._unconfirmed: dict[str, _Unconfirmed] = {}
+        self._tries: dict[str, int] = {}
+        self._republish_all = False
+        self._next_warning = 0.0
         self._fresh: dict[str, OutboxRow] = {}  # by id, in the order they were committed
-        # ids acknowledged lately: a row announced after a database read already published it is not sent twice
+        # ids done lately: a row announced after a database read already published it is not sent twice
         self._done: dict[str, None] = {}  # insertion-ordered: the oldest goes first when it is full
         self._lock = threading.Lock()
         self.publisher = AckingPublisher(
-            settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self.rescan,
+            settings.mqtt, f"simhost-gw-{gateway_id}", self._on_acked, on_connect=self._connected,
         )
+        self.publisher.client.on_message = self._on_confirmation
+
+    def _connected(self) -> None:
+        if self.confirm_timeout_s is not None:
+            self.publisher.client.subscribe(self.topics.acks_all, qos=1)
+            with self._lock:
+                self._republish_all = True  # a broker that restarted may have lost what it acknowledged
+        self.rescan()
 
     def _on_acked(self, message_id: str) -> None:
         with self._lock:
             self._acked.append(message_id)
+        self.wake.set()
+
+    def _on_confirmation(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        try:
+            ids = parse_object(bytes(msg.payload)).get("ids")
+            if not isinstance(ids, list):
+                raise PayloadError("`ids` is not a list")
+        except PayloadError as exc:
+            log.warning("bad confirmation on %s: %s", msg.topic, exc)
+            return
+        with self._lock:
+            self._confirmed.extend(i for i in ids if isinstance(i, str))
         self.wake.set()
 
     def start(self) -> None:
@@ -95,17 +142,63 @@ class OutboxRelay(threading.Thread):
         self._flush_acks()
         self.publisher.stop()
 
+    @property
+    def unconfirmed(self) -> int:
+        """Rows the broker acknowledged that no router has confirmed yet."""
+        with self._lock:
+            return len(self._unconfirmed)
+
     def _flush_acks(self) -> None:
         with self._lock:
             acked, self._acked = self._acked, []
-        if acked:
-            self.spool.mark_published(acked)
-            with self._lock:
-                self._handed.difference_update(acked)
-                for message_id in acked:
-                    self._done[message_id] = None
-                    if len(self._done) > RECENTLY_DONE:
-                        del self._done[next(iter(self._done))]
+            confirmed, self._confirmed = self._confirmed, []
+        if self.confirm_timeout_s is None:
+            self._finish(acked)
+            return
+        now = time.monotonic()
+        with self._lock:
+            for message_id in acked:
+                row = self._handed.get(message_id)
+                if row is not None:
+                    tries = self._tries.get(message_id, 0)
+                    wait = min(CONFIRM_TIMEOUT_MAX_S, self.confirm_timeout_s * 2 ** min(tries, 16))
+                    self._unconfirmed[message_id] = _Unconfirmed(row, now + wait, tries)
+        # a confirmation of a row this process did not publish (another gateway process, an earlier run) also
+        # says that row is safe
+        self._finish(confirmed)
+
+    def _finish(self, message_ids: list[str]) -> None:
+        if not message_ids:
+            return
+        self.spool.mark_published(message_ids)
+        with self._lock:
+            for message_id in message_ids:
+                self._handed.pop(message_id, None)
+                self._unconfirmed.pop(message_id, None)
+                self._tries.pop(message_id, None)
+                self._fresh.pop(message_id, None)
+                self._done[message_id] = None
+                if len(self._done) > RECENTLY_DONE:
+                    del self._done[next(iter(self._done))]
+
+    def _republish_due(self) -> None:
+        """Publish again what no router confirmed in time (all of it after a reconnect)."""
+        now = time.monotonic()
+        with self._lock:
+            every = self._republish_all
+            self._republish_all = False
+            due = [u for u in self._unconfirmed.values() if every or u.due <= now]
+            for u in due:
+                del self._unconfirmed[u.row.id]
+                self._tries[u.row.id] = u.tries + 1
+        if not due:
+            return
+        if now >= self._next_warning and not every:
+            self._next_warning = now + UNCONFIRMED_WARNING_INTERVAL_S
+            log.warning("%d message(s) not confirmed by a router in time; publishing them again (is a router "
+                        "running with the same topic prefix?)", len(due))
+        for u in due:
+            self.publisher.publish(u.row.id, u.row.topic, u.row.payload)
 
     def notify_new(self, rows: Sequence[OutboxRow]) -> None:
         """Rows the spool has just committed."""
@@ -131,16 +224,23 @@ class OutboxRelay(threading.Thread):
                 row = self._fresh.pop(next(iter(self._fresh)))
                 if row.id in self._handed or row.id in self._done:
                     continue
-                self._handed.add(row.id)
+                self._handed[row.id] = row
             self.publisher.publish(row.id, row.topic, row.payload)
+
+    def _next_wake(self) -> float:
+        with self._lock:
+            first_due = min((u.due for u in self._unconfirmed.values()), default=None)
+        wait = RESCAN_INTERVAL_S if first_due is None else min(RESCAN_INTERVAL_S, first_due - time.monotonic())
+        return max(0.0, wait)
 
     def run(self) -> None:
         next_scan = 0.0
         while not self.stopping.is_set():
-            self.wake.wait(timeout=RESCAN_INTERVAL_S)
+            self.wake.wait(timeout=self._next_wake())
             self.wake.clear()
             try:
                 self._flush_acks()
+                self._republish_due()
                 self._publish_fresh()
                 with self._lock:
                     in_flight = len(self._handed)
@@ -150,11 +250,11 @@ class OutboxRelay(threading.Thread):
                 self.new_rows.clear()
                 next_scan = time.monotonic() + RESCAN_INTERVAL_S
                 with self._lock:
-                    exclude = self._handed | self._fresh.keys()
+                    exclude = self._handed.keys() | self._fresh.keys()
                 rows = self.spool.pending(min(RELAY_BATCH, MAX_IN_FLIGHT - in_flight), exclude)
                 for row in rows:
                     with self._lock:
-                        self._handed.add(row.id)
+                        self._handed[row.id] = row
                     self.publisher.publish(row.id, row.topic, row.payload)
                 if rows:
                     self.new_rows.set()  # there may be more: read again on the next round

@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
-from simhost.mqtt import AckingPublisher, make_client
+from simhost.mqtt import AckingPublisher, make_client, service_client_id, taken_over
 from simhost.payloads import PayloadError, parse_object
 from simhost.registry.models import Customer, RoutedMessage, SentLog, current_version
 from simhost.registry.snapshot import load_directory, record_send
@@ -40,6 +40,7 @@ SENT_LOOKBACK_IDS = 1000
 ID_MAX = 128  # the length of routed_messages.id
 RAW_KEPT_CHARS = 64 * 1024  # of a bad payload, kept and republished for inspection
 ERROR_TEXT_MAX = 300
+CONFIRM_BATCH = 500  # ids in one confirmation message
 
 
 @dataclass
@@ -57,6 +58,7 @@ class _Output:
     payload: str
     mids: list[int] = field(default_factory=list)
     retain: bool = False
+    port: str | None = None  # the port whose gateway waits for the router's confirmation of this message
 
 
 def _bad_key(m: _Incoming) -> str:
@@ -129,16 +131,24 @@ class Router:
         self._sent_seen: set[int] = set()
         self._poll_sends_now = False
         self._inbound_prefix = self.topics.inbound_all[:-1]
-        self.publisher = AckingPublisher(settings.mqtt, f"simhost-router-pub-{self.router_id}", self._on_published)
+        self._confirmations: dict[str, list[str]] = {}  # port -> ids routed since the last confirmations went out
+        self.publisher = AckingPublisher(settings.mqtt, "simhost-router-pub", self._on_published)
         status_topic = self.topics.router_status(self.router_id)
-        self.subscriber = make_client(settings.mqtt, "simhost-router",
-                                      client_id=f"simhost-router-{self.topics.prefix}-{self.router_id}",
+        self.takeovers = 0  # disconnects the broker said were a session takeover
+        self.disconnects = 0  # connections lost, whatever the reason
+        self.last_disconnect: str | None = None
+        self.client_id = service_client_id(settings.mqtt, "router", f"{self.topics.prefix}-{self.router_id}")
+        if not settings.mqtt.password:
+            log.warning("no MQTT password: the router's client id %s can be guessed, and a client connecting "
+                        "with it takes the router's session (give the router its service account)", self.client_id)
+        self.subscriber = make_client(settings.mqtt, "simhost-router", client_id=self.client_id,
                                       manual_ack=True,
                                       will=(status_topic, json.dumps({"state": "offline", "router": self.router_id,
                                                                       "reason": "connection lost"})))
         self.subscriber.on_connect = self._on_connect
         self.subscriber.on_subscribe = self._on_subscribed
         self.subscriber.on_message = self._on_message
+        self.subscriber.on_disconnect = self._on_disconnect
         self._thread = threading.Thread(target=self._run, name="simhost-router", daemon=True)
 
     # ---- MQTT callbacks (paho's threads) ------------------------------------------------------
@@ -156,10 +166,31 @@ class Router:
         ])
 
     def _on_subscribed(self, client: paho.Client, *_args: Any) -> None:
-        client.publish(self.topics.router_status(self.router_id),
-                       json.dumps({"state": "online", "router": self.router_id, "group": self.group}),
-                       qos=1, retain=True)
+        status: dict[str, Any] = {"state": "online", "router": self.router_id, "group": self.group}
+        if self.takeovers:
+            status["session_taken_over"] = self.takeovers
+            status["last_error"] = (f"the router's MQTT session was taken over {self.takeovers} time(s) by another "
+                                    "client using its client id")
+        if self.disconnects:
+            status["disconnects"] = self.disconnects
+            status["last_disconnect"] = self.last_disconnect
+        client.publish(self.topics.router_status(self.router_id), json.dumps(status), qos=1, retain=True)
         self.ready.set()
+
+    def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if self.stopping.is_set():
+            return
+        self.disconnects += 1
+        self.last_disconnect = f"{datetime.now(UTC).isoformat()}: {reason}"
+        if taken_over(reason):
+            self.takeovers += 1
+            log.error("router %s: its MQTT session was taken over by another client using its client id "
+                      "(%d time(s) so far); taking it back", self.router_id, self.takeovers)
+        else:
+            # Mosquitto before 2.0.15 closes a taken-over connection without the "session taken over" reason
+            log.warning("router %s: connection to %s lost (%s); reconnecting. If this repeats while the broker is "
+                        "up, another client may be using the router's client id", self.router_id,
+                        self.settings.mqtt, reason)
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         self._incoming.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
@@ -211,6 +242,7 @@ class Router:
                 self._settle_acks()
                 if real:
                     self._process(real)
+                self._send_confirmations()
                 if time.monotonic() >= next_refresh or self._poll_sends_now:
                     self._refresh()
                     next_refresh = time.monotonic() + self.refresh_interval_s
@@ -263,6 +295,7 @@ class Router:
         if not done:
             return
         ids = []
+        confirm: list[_Output] = []
         for key in done:
             with self._lock:
                 out = self._waiting.pop(key, None)
@@ -272,10 +305,28 @@ class Router:
                 self.subscriber.ack(mid, 1)
             if not key.startswith("status:"):
                 ids.append(key)
+                confirm.append(out)
         if ids:
             with self.sessions.begin() as s:
                 s.execute(update(RoutedMessage).where(RoutedMessage.id.in_(ids))
                           .values(published_at=datetime.now(UTC)))
+        for out in confirm:
+            self._confirm(out)
+
+    def _confirm(self, out: _Output) -> None:
+        """Queue the gateway's confirmation of an inbound message whose decision is stored and published."""
+        if out.port is not None:
+            self._confirmations.setdefault(out.port, []).append(out.key)
+
+    def _send_confirmations(self) -> None:
+        """Tell the gateways which of their messages are routed (QoS 1; one that is lost makes the gateway publish
+        the message again, which the router then confirms again without routing it twice)."""
+        pending, self._confirmations = self._confirmations, {}
+        for port, ids in pending.items():
+            for start in range(0, len(ids), CONFIRM_BATCH):
+                self.publisher.client.publish(self.topics.acks(port),
+                                              json.dumps({"ids": ids[start:start + CONFIRM_BATCH],
+                                                          "router": self.router_id}), qos=1)
 
     def _process(self, batch: list[_Incoming]) -> None:
         decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]] = {}
@@ -363,7 +414,8 @@ class Router:
         payload = routed_payload(message, decision)
         topic = self.topics.owner_messages(decision.owner) if decision.status == "routed" and decision.owner \
             else self.topics.unrouted
-        return key, _Output(key, topic, json.dumps(payload, ensure_ascii=False)), decision, message
+        out = _Output(key, topic, json.dumps(payload, ensure_ascii=False), port=m.topic[len(self._inbound_prefix):])
+        return key, out, decision, message
 
     def _bad_payload(self, key: str, m: _Incoming, reason: str) -> dict[str, Any]:
         return {
@@ -388,6 +440,7 @@ class Router:
                 if row is not None and row.published_at is not None:
                     for mid in out.mids:  # routed and published before: only the broker's copy is left
                         self.subscriber.ack(mid, 1)
+                    self._confirm(out)
                     continue
                 if row is not None:
                     out.topic, out.payload = row.topic or out.topic, row.payload

@@ -75,6 +75,7 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
             ("write", ports_status),
             ("write", gateways_status),
             ("read", t.send),
+            ("read", t.acks_all),  # routers confirm what they routed; only routers may write there
         ],
         # Mosquitto checks a `$share/<group>/<filter>` subscription against <filter>, so the plain
         # filters below also grant the shared subscriptions the router makes.
@@ -87,6 +88,7 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
             ("write", t.unrouted),
             ("write", ports_status),  # the status keeper marks a dead gateway's ports offline
             ("write", t.router_status("+")),  # its own retained online/offline (and will)
+            ("write", t.acks_all),
         ],
         OPERATOR: [
             ("read", f"{prefix}/#"),

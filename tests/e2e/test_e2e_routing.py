@@ -95,7 +95,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def site(tmp_path: Path, broker: PrivateBroker) -> Iterator[Site]:
     bank = Bank(tmp_path / "bank", ports=4, profiles=("generic", "sim800", "ec25", "e173"), seed=21)
     bank.start()
-    proc = GatewayProcess(tmp_path, broker.url)
+    proc = GatewayProcess(tmp_path, broker.url, router_ack=True)
     prefix = proc.prefix
     owners = Collector(broker.url, f"{prefix}/v1/owners/+/messages")
     unrouted = Collector(broker.url, f"{prefix}/v1/unrouted")

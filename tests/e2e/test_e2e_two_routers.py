@@ -35,7 +35,7 @@ def inbound(i: int) -> dict[str, object]:
 
 def run_two_routers(tmp_path: Path, broker: PrivateBroker, *, kill_one: bool) -> Counter[str]:
     """Publish MESSAGES inbound messages to two routers (one killed and restarted halfway if asked)."""
-    proc = GatewayProcess(tmp_path, broker.url)
+    proc = GatewayProcess(tmp_path, broker.url, router_ack=True)
     for args in (("db", "upgrade"), ("owner", "add", "acme"), ("owner", "verify", "acme"),
                  ("slot", "add", "--bank", "1", "--slot", "1", "--iccid", ICCID, "--msisdn", NUMBER,
                   "--kind", "virtual", "--owner", "acme")):

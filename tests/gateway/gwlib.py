@@ -15,9 +15,10 @@ STOP_TIMEOUT_S = 15.0
 
 
 class GatewayProcess:
-    """A gateway process with its own SQLite database and topic prefix."""
+    """A gateway process with its own SQLite database and topic prefix; `router_ack` when a router runs too (the
+    gateway then keeps each message until a router confirmed it)."""
 
-    def __init__(self, workdir: Path, mqtt_url: str, *, prefix: str | None = None) -> None:
+    def __init__(self, workdir: Path, mqtt_url: str, *, prefix: str | None = None, router_ack: bool = False) -> None:
         self.workdir = workdir
         self.prefix = prefix or f"gw{uuid.uuid4().hex[:8]}"
         self.env = dict(
@@ -25,6 +26,8 @@ class GatewayProcess:
             SIMHOST_DB=f"sqlite:///{workdir}/simhost.db",
             SIMHOST_MQTT=mqtt_url,
             SIMHOST_TOPIC_PREFIX=self.prefix,
+            # without a router in the test, the broker's PUBACK is what makes a message done
+            SIMHOST_ROUTER_ACK_TIMEOUT_S=os.environ.get("SIMHOST_ROUTER_ACK_TIMEOUT_S", "30") if router_ack else "0",
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "gateway.log"

@@ -54,7 +54,7 @@ def rig(tmp_path: Path, broker: PrivateBroker) -> Iterator[Rig]:
     db_url = f"sqlite:///{tmp_path}/gw.db"
     upgrade(db_url)
     engine = make_engine(db_url)
-    settings = Settings(db_url=db_url, mqtt_url=broker.url, topic_prefix=prefix)
+    settings = Settings(db_url=db_url, mqtt_url=broker.url, topic_prefix=prefix, router_ack_timeout_s=0)
     bank = Bank(tmp_path / "bank", ports=len(PROFILES), profiles=PROFILES, slots=2, seed=7)
     bank.start()
     inbound = Collector(broker.url, f"{prefix}/v1/inbound/+")

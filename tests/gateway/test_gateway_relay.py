@@ -57,7 +57,8 @@ def rig(tmp_path: Path, broker: PrivateBroker) -> Iterator[tuple[WatchedSpool, O
     url = f"sqlite:///{tmp_path}/relay.db"
     upgrade(url)
     spool = WatchedSpool(make_engine(url), Topics(prefix), "RU")
-    relay = OutboxRelay(spool, Settings(db_url=url, mqtt_url=broker.url, topic_prefix=prefix), prefix)
+    relay = OutboxRelay(spool, Settings(db_url=url, mqtt_url=broker.url, topic_prefix=prefix, router_ack_timeout_s=0),
+                        prefix)
     spool.on_new_message = relay.notify_new
     inbound = Collector(broker.url, f"{prefix}/v1/inbound/+")
     relay.start()

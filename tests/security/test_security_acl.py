@@ -234,6 +234,15 @@ def test_customer_cannot_publish_inbound_or_owner_messages(net: Secured) -> None
     assert bob.wait_for_payload(b"genuine-for-bob") == [(T.owner_messages("bob"), b"genuine-for-bob")]
 
 
+def test_only_routers_confirm_messages_to_gateways(net: Secured) -> None:
+    gateway = net.peer("gateway").ready().subscribe(T.acks_all)
+    for forger in ("alice", "gateway", "reporter"):
+        assert net.peer(forger).ready().publish(T.acks("port01"), '{"ids": ["forged"]}').value == NOT_AUTHORIZED
+    assert accepted(net.peer("router").ready().publish(T.acks("port01"), '{"ids": ["genuine"]}'))
+    assert gateway.wait_for_payload(b'{"ids": ["genuine"]}') == [(T.acks("port01"), b'{"ids": ["genuine"]}')]
+    assert all(b"forged" not in payload for _topic, payload in gateway.messages)
+
+
 def test_wrong_password_disabled_unknown_and_anonymous_are_refused(net: Secured) -> None:
     attempts = {
         "wrong password": net.peer("alice", "not-her-password"),
