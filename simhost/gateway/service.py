@@ -124,8 +124,8 @@ class OutboxRelay(threading.Thread):
             ids = parse_object(bytes(msg.payload)).get("ids")
             if not isinstance(ids, list):
                 raise PayloadError("`ids` is not a list")
-        except PayloadError as exc:
-            log.warning("bad confirmation on %s: %s", msg.topic, exc)
+        except Exception as exc:  # an exception here would end paho's network thread
+            log.warning("bad confirmation on %s: %s", msg.topic, str(exc)[:200])
             return
         with self._lock:
             self._confirmed.extend(i for i in ids if isinstance(i, str))

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -172,3 +175,27 @@ def test_the_router_client_id_is_not_guessable() -> None:
     assert a.client_id != c.client_id
     assert "host1" not in a.client_id
     assert PREFIX not in a.client_id.removeprefix("simhost-router-")
+
+
+@settings(max_examples=25, deadline=None)
+@given(payload=st.binary(max_size=200) | st.recursive(
+    st.none() | st.integers() | st.text(max_size=10), lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["ids", "router", "x"]), inner, max_size=3), max_leaves=10,
+).map(lambda v: json.dumps(v).encode()))
+def test_arbitrary_confirmations_never_stop_the_gateway(confirm_rig: Rig, payload: bytes) -> None:
+    publisher = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    publisher.connect("127.0.0.1", confirm_rig.broker.port)
+    publisher.loop_start()
+    try:
+        publisher.publish(f"{PREFIX}/v1/acks/port01", payload, qos=1).wait_for_publish(WAIT_S)
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+    confirm_rig.wait_all_confirmed(confirm_rig.calls(1))
+
+
+@pytest.fixture(scope="module")
+def confirm_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with rig(tmp_path_factory.mktemp("confirm")) as r:
+        r.router()
+        yield r
