@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -38,6 +39,10 @@ IMEI_DIGITS = (14, 17)
 IMSI_DIGITS = (6, 15)
 STAT_ALL = 4
 ICCID_FALLBACK = "AT+CRSM=176,12258,0,0,10"  # READ BINARY of EF_ICCID (2FE2), 10 bytes
+# Pauses before each new try of a command that failed with a transient error (then the error stands).
+TRANSIENT_RETRY_PAUSES_S = (0.1, 0.3, 1.0)
+# A modem a previous program left with echo on or numeric result codes (ATV0) answers this in words.
+SYNC_COMMAND = "ATE0 V1"
 
 
 def _ignore(*_args: Any) -> None:
@@ -45,13 +50,22 @@ def _ignore(*_args: Any) -> None:
 
 
 def sync_channel(channel: AtChannel) -> None:
-    """Get an OK to a plain AT (bytes left over from before the port was opened are skipped)."""
+    """Get an OK to `ATE0 V1` (bytes left over from before the port was opened are skipped).
+
+    Echo off and verbose result codes first, as ModemManager's init does: a modem left in numeric mode (ATV0) by
+    another program answers its setting commands with `0`, which no reader takes for a final result code, but it
+    answers this one, already verbose, with OK.
+    """
     last: AtError | None = None
     for _ in range(SYNC_ATTEMPTS):
         try:
+            channel.command(SYNC_COMMAND, timeout_s=SYNC_TIMEOUT_S)
+            return
+        except CommandError:
+            # it answers in words but refuses a setting (a modem without ATV): in step, and a plain AT says so
             channel.command("AT", timeout_s=SYNC_TIMEOUT_S)
             return
-        except (CommandTimeoutError, CommandError) as exc:
+        except CommandTimeoutError as exc:
             last = exc
     assert last is not None
     raise last
@@ -93,7 +107,7 @@ class GenericDriver:
         self.on_ring: Callable[[], None] = _ignore
         self.on_clip: Callable[[str, int | None, int | None], None] = _ignore
         self.on_sim_change: Callable[[str], None] = _ignore
-        self.on_registration: Callable[[int], None] = _ignore
+        self.on_registration: Callable[[RegistrationState], None] = _ignore
         self.on_boot: Callable[[str], None] = _ignore
         self.on_connection_lost: Callable[[Exception], None] = _ignore
         channel.add_final_codes(self.quirks.extra_finals)
@@ -113,6 +127,7 @@ class GenericDriver:
         ch.register_urc("+CRING:", self._on_ring)
         ch.register_urc("+CLIP:", self._on_clip)
         ch.register_urc("+CREG:", self._on_creg)
+        ch.register_urc("+CEREG:", self._on_creg)
         for prefix in self.quirks.sim_prefixes:
             ch.register_urc(prefix, self._on_sim)
         for line in self.quirks.boot_lines:
@@ -146,11 +161,11 @@ class GenericDriver:
 
     def _on_creg(self, line: str, pdu: str | None) -> None:
         # URC form (AT+CREG=1 or 2): <stat>[,"<lac>","<ci>"]; the <n>,<stat> form only answers AT+CREG?
-        fields = [f.strip() for f in line[len("+CREG:"):].split(",")]
-        if fields[0].isdigit() and (len(fields) == 1 or fields[1].startswith('"')):
-            self.on_registration(int(fields[0]))
+        state = p.registration_urc(line.split(":", 1)[1])
+        if state is not None:
+            self.on_registration(state)
         else:
-            self.log.debug("%s: +CREG line in the answer form outside a command: %r", self.channel.name, line)
+            self.log.debug("%s: registration line in the answer form outside a command: %r", self.channel.name, line)
 
     def _on_sim(self, line: str, pdu: str | None) -> None:
         self.on_sim_change(line)
@@ -164,7 +179,22 @@ class GenericDriver:
 
     def _cmd(self, command: str, *, expect: tuple[str, ...] | None = (),
              timeout_s: float = COMMAND_TIMEOUT_S, pdu: bool = False) -> Response:
-        return self.channel.command(command, expect=expect, timeout_s=timeout_s, pdu=pdu)
+        """Run `command`; one that fails with an error the family declares transient is tried again in place."""
+        for pause in (*TRANSIENT_RETRY_PAUSES_S, None):
+            try:
+                return self.channel.command(command, expect=expect, timeout_s=timeout_s, pdu=pdu)
+            except CommandError as exc:
+                if pause is None or not self.transient(exc):
+                    raise
+                self.log.info("%s: %s answered %s; trying again in %g s", self.channel.name, command, exc.final,
+                              pause)
+                threading.Event().wait(pause)
+        raise AssertionError("unreachable")
+
+    def transient(self, exc: CommandError) -> bool:
+        """Whether `exc` is one of the errors the family declares transient."""
+        return exc.code is not None and any(t.kind == exc.source and t.code == exc.code
+                                            for t in self.quirks.transient_errors)
 
     def _optional(self, command: str, notes: list[str]) -> bool:
         """Run a setting the service can live without; a refusal becomes a note."""
@@ -291,7 +321,16 @@ class GenericDriver:
         return None
 
     def registration(self) -> RegistrationState:
-        return p.creg_state(self._cmd("AT+CREG?", expect=("+CREG:",)).value("+CREG:"))
+        """AT+CREG?; when that says not registered, AT+CEREG? too (an LTE modem may be registered for SMS there
+        only), if the modem knows it."""
+        state = p.creg_state(self._cmd("AT+CREG?", expect=("+CREG:",)).value("+CREG:"))
+        if state.registered:
+            return state
+        try:
+            lte = p.creg_state(self._cmd("AT+CEREG?", expect=("+CEREG:",)).value("+CEREG:"), "+CEREG")
+        except (CommandError, ResponseError):
+            return state
+        return lte if lte.registered else state
 
     def select_storage(self) -> tuple[int, int]:
         """Choose the message memory (first preferred one offered) for read, write, receive."""

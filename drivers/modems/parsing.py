@@ -73,13 +73,25 @@ def csq_dbm(value: str) -> int | None:
     return DBM_AT_CSQ_ZERO + 2 * rssi
 
 
-def creg_state(value: str) -> RegistrationState:
-    """The state from a +CREG? answer (`n,stat[,lac,ci[,act]]`)."""
+def registration_state(stat: int) -> RegistrationState:
+    """The state a +CREG/+CGREG/+CEREG <stat> stands for (6 and 7, registered for SMS only, count as registered)."""
+    return REGISTRATION_BY_STAT.get(stat, RegistrationState.UNKNOWN)
+
+
+def creg_state(value: str, what: str = "+CREG") -> RegistrationState:
+    """The state from a +CREG?/+CEREG? answer (`n,stat[,lac,ci[,act]]`)."""
     fields = split_fields(value)
     if len(fields) < 2:
-        raise ResponseError(f"+CREG: expected n,stat: {value!r}")
-    stat = to_int(fields[1], "+CREG stat")
-    return REGISTRATION_BY_STAT.get(stat, RegistrationState.UNKNOWN)
+        raise ResponseError(f"{what}: expected n,stat: {value!r}")
+    return registration_state(to_int(fields[1], f"{what} stat"))
+
+
+def registration_urc(value: str) -> RegistrationState | None:
+    """The state of a registration URC (`<stat>[,"<lac>","<ci>"[,<act>]]`); None for the `n,stat` answer form."""
+    fields = [f.strip() for f in value.split(",")]
+    if fields[0].isdigit() and (len(fields) == 1 or fields[1].startswith('"')):
+        return registration_state(int(fields[0]))
+    return None
 
 
 def cpms_options(value: str) -> list[list[str]]:

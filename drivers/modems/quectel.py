@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simhost_drivers.modems.generic import GenericDriver
-from simhost_drivers.modems.types import IccidQuery, Quirks
+from simhost_drivers.modems.types import GENERIC_TRANSIENT_ERRORS, IccidQuery, Quirks, TransientError
 
 
 class QuectelDriver(GenericDriver):
@@ -17,6 +17,9 @@ class QuectelDriver(GenericDriver):
         iccid_queries=(IccidQuery("AT+QCCID", "+QCCID:"),),
         noise_prefixes=("+QIND:", "+QUSIM:"),
         boot_lines=("RDY",),
+        transient_errors=(*GENERIC_TRANSIENT_ERRORS,
+                          TransientError("CMS", 500, "Quectel EC2x SMS application note: +CMS ERROR: 500 may come "
+                                                     "when SMS commands follow each other closely; retry")),
     )
 
     @classmethod

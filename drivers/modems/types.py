@@ -18,6 +18,11 @@ class RegistrationState(StrEnum):
     UNKNOWN = "unknown"
     ROAMING = "roaming"
 
+    @property
+    def registered(self) -> bool:
+        """Whether the modem can receive SMS: registered at home or roaming (SMS-only registrations included)."""
+        return self in (RegistrationState.HOME, RegistrationState.ROAMING)
+
 
 @dataclass(frozen=True)
 class StoredPdu:
@@ -67,6 +72,26 @@ class IccidQuery:
 
 
 @dataclass(frozen=True)
+class TransientError:
+    """A +CME/+CMS code that says "not now": the command is tried again in place; `source` says who says so."""
+
+    kind: str  # "CME" or "CMS"
+    code: int
+    source: str
+
+
+# Codes any 27.005/27.007 modem may give while its SIM or SMS stack is busy.
+GENERIC_TRANSIENT_ERRORS: tuple[TransientError, ...] = (
+    TransientError("CME", 14, "TS 27.007 §9.2.1: SIM busy"),
+    TransientError("CMS", 314, "TS 27.005 §3.2.5: SIM busy"),
+    TransientError("CMS", 315, "TS 27.005 §3.2.5: SIM wrong; given while the SIM is still initialising after a "
+                               "restart or slot switch (gammu and smstools3 retry it)"),
+    TransientError("CMS", 515, "manufacturer range: 'please wait, init or command processing in progress' "
+                               "(SIMCom, Quectel and Telit AT manuals)"),
+)
+
+
+@dataclass(frozen=True)
 class Quirks:
     """A modem family's declared differences from plain 27.005/27.007 behaviour."""
 
@@ -85,3 +110,5 @@ class Quirks:
     storage_preference: tuple[str, ...] = ("SM", "ME", "MT")
     sim_prefixes: tuple[str, ...] = ("+CPIN:",)
     boot_lines: tuple[str, ...] = ("RDY",)
+    # Errors retried in place (a few short pauses) before they count as a failure of the session.
+    transient_errors: tuple[TransientError, ...] = GENERIC_TRANSIENT_ERRORS

@@ -26,7 +26,6 @@ SWEEP_INTERVAL_S = 60.0
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.25
-REG_HOME, REG_ROAMING = 1, 5  # +CREG <stat> values that mean registered
 STORAGE_HIGH_WATER = 0.8
 # A modem that stays unregistered this long is restarted (AT+CFUN=1,1), at most once per RESET_INTERVAL_S: modems
 # stuck searching for the network are a common failure that only a radio restart clears.
@@ -356,8 +355,10 @@ class PortWorker(threading.Thread):
         elif kind == _Event.SIM:
             raise ConnectionError(f"SIM state changed: {args}")
         elif kind == _Event.REG:
-            self._note_registration(args[0] in (REG_HOME, REG_ROAMING))
-            if args[0] in (REG_HOME, REG_ROAMING):
+            state: RegistrationState = args[0]
+            self.status.registration = str(state)
+            self._note_registration(state.registered)
+            if state.registered:
                 self._check_sim()
 
     def _note_registration(self, registered: bool) -> None:
@@ -444,7 +445,7 @@ class PortWorker(threading.Thread):
             self.status.signal_dbm = driver.signal_dbm()
             reg = driver.registration()
             self.status.registration = None if reg is None else str(reg)
-            self._note_registration(reg in (RegistrationState.HOME, RegistrationState.ROAMING))
+            self._note_registration(reg is not None and reg.registered)
             used, total = driver.storage_status()
             self.status.storage_used, self.status.storage_total = used, total
             self._check_sim()

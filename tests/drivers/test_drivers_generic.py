@@ -21,7 +21,7 @@ PDU2 = "07919761989901F0040B919761654321F800001220111232552104C8329BFD06"
 
 def script_generic(modem: FakeModem) -> None:
     """A plain 27.007 modem that refuses AT+CCID, the first CNMI variant and AT+CVHU."""
-    for command in ("AT", "ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,1,0,1,0", "AT+CLIP=1",
+    for command in ("ATE0 V1", "AT", "ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,1,0,1,0", "AT+CLIP=1",
                     "AT+CRC=1", "AT+CREG=1", "AT+CMGD=1", "ATH", "AT+CNMA"):
         modem.on(command, "OK")
     modem.on("AT+CPIN?", "+CPIN: READY", "OK")
