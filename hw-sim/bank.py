@@ -17,17 +17,34 @@ from hwsim.profiles import profile_class
 
 MAX_PORTS = 999
 MAX_SLOTS = 16
+PRELOAD_MEMORIES = ("SM", "ME", "SR")
+PRELOAD_SENDER = "+79000000002"
+
+
+def parse_preload(spec: str) -> tuple[str, str, int]:
+    """`PORT:MEM:N` (e.g. `port01:ME:3`, `*:SM:2` for every port) as (port, memory, count)."""
+    fields = spec.split(":")
+    if len(fields) != 3 or not fields[0] or not fields[2].isdigit():
+        raise ValueError(f"preload {spec!r}: expected PORT:MEM:N, e.g. port01:ME:3 or *:SM:2")
+    port, memory, count = fields[0], fields[1].upper(), int(fields[2])
+    if memory not in PRELOAD_MEMORIES:
+        raise ValueError(f"preload {spec!r}: memory {fields[1]!r} is not one of {', '.join(PRELOAD_MEMORIES)}")
+    if count < 1:
+        raise ValueError(f"preload {spec!r}: N must be at least 1")
+    return port, memory, count
 
 
 class Bank:
     """`ports` virtual modems in `directory` (port01, port02, ... and control.sock).
 
-    `profiles` cycles over the ports. Identities follow from `seed`.
+    `profiles` cycles over the ports. Identities follow from `seed`. `preload` specs (`PORT:MEM:N`, see
+    `parse_preload`) put N generated messages into a port's memory before it starts, as if another program had
+    left them there: SMS in "SM" (the active SIM) or "ME" (the modem), status reports in "SR".
     """
 
     def __init__(self, directory: str | Path, ports: int = 1, profiles: Sequence[str] = ("generic",),
                  slots: int = 1, baud: int | None = None, seed: int = 0, *,
-                 timing: Timing | None = None) -> None:
+                 timing: Timing | None = None, preload: Sequence[str] = ()) -> None:
         if isinstance(profiles, str):
             profiles = (profiles,)
         if not 1 <= ports <= MAX_PORTS:
@@ -53,6 +70,8 @@ class Bank:
             self.ports.append(cls(name, self.directory / name, self._loop, imei, sims, seed=seed, baud=baud,
                                   timing=self.timing))
         self._by_name = {m.name: m for m in self.ports}
+        for spec in preload:
+            self._preload(spec)
         self._control = ControlServer(self, self._loop, self.control_path)
         self._started = False
         self._stopped = False
@@ -64,6 +83,12 @@ class Bank:
         except KeyError:
             known = f"{self.ports[0].name}-{self.ports[-1].name}"
             raise KeyError(f"no port {name!r} in this bank (ports: {known})") from None
+
+    def _preload(self, spec: str) -> None:
+        port, memory, count = parse_preload(spec)
+        for m in self.ports if port == "*" else [self.port(port)]:
+            for n in range(1, count + 1):
+                m.store(memory, PRELOAD_SENDER, f"preloaded {n} of {count} in {memory} of {m.name}")
 
     def start(self) -> dict[str, Any]:
         """Create the ptys, symlinks and control socket; returns the ready info."""

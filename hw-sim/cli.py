@@ -47,6 +47,9 @@ def main(ctx: click.Context, directory: str | None) -> None:
       hwsim --dir /tmp/bank call port02 --caller +79161234567
       hwsim --dir /tmp/bank fault port03 hang      (then: fault port03 clear)
       hwsim --dir /tmp/bank state port01
+      hwsim --dir /tmp/bank store port01 --memory ME --sender +79161234567 "left in the modem"
+    Start with messages already stored (PORT:MEM:N, repeatable; * = every port):
+      hwsim bank --ports 2 --dir /tmp/bank --preload port01:ME:3 --preload '*:SM:2'
     Profiles: generic (3GPP 27.005/27.007), sim800 (SIMCom), ec25 (Quectel), e173 (Huawei).
     """
     ctx.ensure_object(dict)
@@ -64,10 +67,19 @@ def main(ctx: click.Context, directory: str | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for identities and faults.")
 @click.option("--ring-interval", type=click.FloatRange(min=0.01), default=None,
               help="Seconds between rings (default 2).")
+@click.option("--preload", "preload", multiple=True, metavar="PORT:MEM:N",
+              help="Start PORT with N messages already stored in MEM (SM on the SIM, ME in the modem, SR status "
+                   "reports), as if another program had left them; PORT * means every port. Repeatable.")
 @click.pass_context
 def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | None, profile_list: str | None,
-         slots: int, baud: int | None, seed: int, ring_interval: float | None) -> None:
-    """Run a bank in the foreground until SIGINT/SIGTERM; prints one JSON line when ready."""
+         slots: int, baud: int | None, seed: int, ring_interval: float | None, preload: tuple[str, ...]) -> None:
+    """Run a bank in the foreground until SIGINT/SIGTERM; prints one JSON line when ready.
+
+    \b
+    --preload PORT:MEM:N, e.g. port01:ME:3 (three messages in port01's modem memory), *:SM:2 (two on every
+    port's SIM), port02:SR:1 (a status report, on profiles that have "SR": e173). The messages come from
+    +79000000002 with the text "preloaded K of N in MEM of PORT", unread, with no +CMTI.
+    """
     from hwsim.bank import Bank
 
     directory = directory or ctx.obj.get("dir")
@@ -87,7 +99,12 @@ def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | N
         stop.set()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    b = Bank(Path(directory), ports=ports, profiles=names, slots=slots, baud=baud, seed=seed, timing=timing)
+    try:
+        b = Bank(Path(directory), ports=ports, profiles=names, slots=slots, baud=baud, seed=seed, timing=timing,
+                 preload=preload)
+    except (ValueError, KeyError) as exc:
+        raise click.BadParameter(str(exc.args[0] if isinstance(exc, KeyError) else exc),
+                                 param_hint="--preload") from None
     try:
         info = b.start()
     except OSError as exc:
@@ -118,6 +135,26 @@ def sms(ctx: click.Context, port: str, sender: str, text: str, encoding: str, co
     """Deliver an SMS to PORT's active SIM; prints the PDUs."""
     _send(ctx, {"cmd": "sms", "port": port, "sender": sender, "text": text, "encoding": encoding,
                 "concat": int(concat), "class": message_class, "scts": scts, "smsc": smsc})
+
+
+@main.command()
+@click.argument("port")
+@click.argument("text", default="")
+@click.option("--memory", type=click.Choice(["SM", "ME", "SR"], case_sensitive=False), required=True,
+              help="SM: the active SIM; ME: the modem; SR: status reports (e173 only).")
+@click.option("--sender", required=True, help="Originating address (in SR: the recipient the report is about).")
+@click.option("--stat", type=click.IntRange(0, 3), default=0, show_default=True,
+              help="<stat>: 0 unread, 1 read, 2 unsent, 3 sent.")
+@click.option("--encoding", type=click.Choice(["auto", "gsm7", "ucs2"]), default="auto", show_default=True)
+@click.option("--scts", default=None, help="Service-centre time stamp, ISO 8601 with offset.")
+@click.pass_context
+def store(ctx: click.Context, port: str, text: str, memory: str, sender: str, stat: int, encoding: str,
+          scts: str | None) -> None:
+    """Put a message into PORT's MEMORY as if it had been stored there before: no +CMTI, the network is not
+    involved. In SR, a status report saying the message to SENDER was delivered (TEXT unused). Prints the
+    stored entries (mem, index, pdu); a long TEXT takes one index per part."""
+    _send(ctx, {"cmd": "store", "port": port, "memory": memory.upper(), "sender": sender, "text": text,
+                "stat": stat, "encoding": encoding, "scts": scts})
 
 
 @main.command()

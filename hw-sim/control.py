@@ -144,7 +144,7 @@ class ControlServer:
             return "pong"
         handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "sms": self._sms, "pdu": self._pdu, "call": self._call, "calls": self._calls,
-            "slot": self._slot, "fault": self._fault, "state": self._state,
+            "slot": self._slot, "fault": self._fault, "state": self._state, "store": self._store,
         }
         handler = handlers.get(str(cmd))
         if handler is None:
@@ -165,6 +165,12 @@ class ControlServer:
             str(req["sender"]), str(req["text"]), encoding=str(req.get("encoding", "auto")),
             concat_bits=int(req.get("concat", 8)), message_class=None if klass is None else int(klass),
             scts=when, smsc=req.get("smsc"))
+
+    def _store(self, req: dict[str, Any]) -> Any:
+        scts = req.get("scts")
+        return self._modem(req).store(
+            str(req["memory"]), str(req["sender"]), str(req.get("text") or ""), stat=int(req.get("stat", 0)),
+            encoding=str(req.get("encoding", "auto")), scts=datetime.fromisoformat(scts) if scts else None)
 
     def _pdu(self, req: dict[str, Any]) -> Any:
         self._modem(req).pdu(str(req["hex"]))

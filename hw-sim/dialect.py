@@ -58,6 +58,14 @@ class Dialect:
     cvhu_default: int = 0
     # the modem's own message memory ("ME"); 0 = the modem offers only the SIM
     me_capacity: int = 0
+    # the status-report memory ("SR"); 0 = none
+    sr_capacity: int = 0
+    # the memories AT+CPMS=? offers, in its order ("MT" = "SM" and "ME" as one; "SR" only for reading)
+    cpms_memories: tuple[str, ...] = ("SM",)
+    # <mem1>,<mem2>,<mem3> after power-on
+    cpms_default: tuple[str, str, str] = ("SM", "SM", "SM")
+    # the modem keeps its AT+CPMS choice in non-volatile memory: ATZ and restarts do not reset it
+    cpms_saved: bool = False
     cscs_default: str = "IRA"
     cscs_options: tuple[str, ...] = ("GSM", "IRA", "UCS2")
     cnmi_test: str = "(0-3),(0-3),(0,2),(0-2),(0,1)"

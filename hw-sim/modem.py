@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from hwsim.dialect import Dialect, Timing
 from hwsim.identity import SimIdentity
 from hwsim.loop import EventLoop, PtyPort, Timer
 from hwsim.pduinfo import PduError, inspect_deliver, tpdu_octets
-from hwsim.sms import encode_deliver
+from hwsim.sms import encode_deliver, encode_status_report
 
 CTRL_Z = 0x1A
 ESC = 0x1B
@@ -141,11 +141,11 @@ class Stored:
 
 @dataclass
 class Memory:
-    """A message memory ("SM" on a SIM, "ME" in the modem)."""
+    """A message memory ("SM" on a SIM, "ME" in the modem, "SR" for status reports)."""
 
     name: str
     capacity: int
-    slots: dict[int, Stored] = field(default_factory=dict)
+    slots: MutableMapping[int, Stored] = field(default_factory=dict)
 
     @property
     def used(self) -> int:
@@ -153,6 +153,49 @@ class Memory:
 
     def free_index(self) -> int | None:
         return next((i for i in range(1, self.capacity + 1) if i not in self.slots), None)
+
+
+class _UnionSlots(MutableMapping[int, Stored]):
+    """The slots of several memories numbered one after the other: indexes 1..n1 are the first memory's,
+    n1+1..n1+n2 the second's, and so on."""
+
+    def __init__(self, parts: list[Memory]) -> None:
+        self._parts = parts
+
+    def _locate(self, index: int) -> tuple[Memory, int]:
+        offset = 0
+        for part in self._parts:
+            if offset < index <= offset + part.capacity:
+                return part, index - offset
+            offset += part.capacity
+        raise KeyError(index)
+
+    def __getitem__(self, index: int) -> Stored:
+        part, local = self._locate(index)
+        return part.slots[local]
+
+    def __setitem__(self, index: int, stored: Stored) -> None:
+        part, local = self._locate(index)
+        part.slots[local] = Stored(local, stored.stat, stored.pdu)
+
+    def __delitem__(self, index: int) -> None:
+        part, local = self._locate(index)
+        del part.slots[local]
+
+    def __iter__(self) -> Iterator[int]:
+        offset = 0
+        for part in self._parts:
+            yield from sorted(offset + i for i in part.slots)
+            offset += part.capacity
+
+    def __len__(self) -> int:
+        return sum(len(part.slots) for part in self._parts)
+
+
+def union_memory(name: str, parts: list[Memory]) -> Memory:
+    """A memory made of `parts` ("MT" = "SM" then "ME"): filled in that order, indexes one range after another,
+    as Siemens TC35i and L55 manuals number their "MT" (the sum of "ME" and "SM")."""
+    return Memory(name, sum(p.capacity for p in parts), _UnionSlots(parts))
 
 
 @dataclass
@@ -337,6 +380,9 @@ class VirtualModem:
         self._rng = random.Random(f"hwsim-faults:{seed}:{name}")
         self._sims = [Sim(s, Memory("SM", SIM_CAPACITY)) for s in sims]
         self._me = Memory("ME", self.DIALECT.me_capacity)
+        self._sr = Memory("SR", self.DIALECT.sr_capacity)
+        # AT+CPMS as the modem keeps it across ATZ and restarts (only where the family saves it)
+        self._saved_mems = self.DIALECT.cpms_default
         self._active = 0  # index into _sims
         self._target = 0  # where new messages go (the incoming slot during a switch)
         self._sim_present = True
@@ -366,7 +412,7 @@ class VirtualModem:
     # ---- lifecycle (loop thread) ------------------------------------------------------------
 
     def _default_settings(self) -> Settings:
-        return Settings(cvhu=self.DIALECT.cvhu_default, cscs=self.DIALECT.cscs_default)
+        return Settings(cvhu=self.DIALECT.cvhu_default, cscs=self.DIALECT.cscs_default, mems=self._saved_mems)
 
     def plug(self, *, banner: bool = False) -> None:
         """Create the pty and power on; with `banner` announce the boot like a freshly plugged modem."""
@@ -487,6 +533,21 @@ class VirtualModem:
         self._loop.run_sync(lambda: self._deliver_all(pdus))
         return pdus
 
+    def store(self, memory: str, sender: str, text: str = "", *, stat: int = 0, encoding: str = "auto",
+              scts: datetime | None = None) -> list[dict[str, Any]]:
+        """Put a message into `memory` as if it had been stored there before (no +CMTI): an SMS from `sender`
+        in "SM" (the active SIM) or "ME" (the modem), or, in "SR", a status report saying the message last
+        sent to `sender` was delivered. Returns the stored entries (memory, index, pdu)."""
+        if not 0 <= stat <= 3:
+            raise ValueError(f"stat must be 0-3, not {stat}")
+        name = memory.upper()
+        if name == "SR":
+            pdus = [encode_status_report(sender, self._loop.run_sync(self._next_reference), scts=scts)]
+        else:
+            pdus = encode_deliver(sender, text, encoding=encoding, scts=scts,
+                                  reference=self._loop.run_sync(self._next_reference))
+        return self._loop.run_sync(lambda: self._store_now(name, pdus, stat))
+
     def pdu(self, hex_pdu: str) -> None:
         """Deliver a raw PDU as given (its SMSC octets included)."""
         text = hex_pdu.strip().upper()
@@ -533,10 +594,11 @@ class VirtualModem:
 
     def _state(self) -> dict[str, Any]:
         sim = self._sims[self._active]
-        storage = [{"index": m.index, "stat": m.stat, "pdu": m.pdu, "mem": "SM"}
-                   for m in sorted(sim.sm.slots.values(), key=lambda m: m.index)]
-        storage += [{"index": m.index, "stat": m.stat, "pdu": m.pdu, "mem": "ME"}
-                    for m in sorted(self._me.slots.values(), key=lambda m: m.index)]
+        storage = [{"index": m.index, "stat": m.stat, "pdu": m.pdu, "mem": mem.name}
+                   for mem in (sim.sm, self._me, self._sr)
+                   for m in sorted(mem.slots.values(), key=lambda m: m.index)]
+        memories = {mem.name: {"used": mem.used, "total": mem.capacity}
+                    for mem in (sim.sm, self._me, self._sr) if mem.capacity}
         s = self._settings
         return {
             "name": self.name, "profile": self.profile, "path": self.path, "imei": self.imei,
@@ -544,7 +606,7 @@ class VirtualModem:
             "active_slot": self._active + 1, "iccid": sim.identity.iccid, "imsi": sim.identity.imsi,
             "msisdn": sim.identity.msisdn, "sim_present": self._sim_present,
             "registration": self._reg, "signal": self._signal,
-            "storage": storage, "storage_capacity": sim.sm.capacity,
+            "storage": storage, "storage_capacity": sim.sm.capacity, "memories": memories,
             "network_queue": {str(i + 1): list(x.network) for i, x in enumerate(self._sims)},
             "sent": list(self._sent), "calls": [c.to_json() for c in self._calls],
             "at_log": list(self._at_log), "unknown_commands": list(self._unknown),
@@ -570,9 +632,30 @@ class VirtualModem:
                 and self._reg in (1, 5) and "hang" not in self._faults)
 
     def _memory(self, name: str) -> Memory:
+        sm = self._sims[self._active].sm
         if name == "ME" and self._me.capacity:
             return self._me
-        return self._sims[self._active].sm
+        if name == "SR" and self._sr.capacity:
+            return self._sr
+        if name == "MT" and self._me.capacity:
+            return union_memory("MT", [sm, self._me])
+        return sm
+
+    def _store_now(self, name: str, pdus: list[str], stat: int) -> list[dict[str, Any]]:
+        """Store `pdus` in memory `name` without any indication (loop thread, or before the loop runs)."""
+        memories = {m.name: m for m in (self._sims[self._active].sm, self._me, self._sr) if m.capacity}
+        mem = memories.get(name)
+        if mem is None:
+            raise ValueError(f"{self.name}: a {self.profile} modem has no {name!r} memory "
+                             f"(it has {', '.join(memories)})")
+        free = [i for i in range(1, mem.capacity + 1) if i not in mem.slots][:len(pdus)]
+        if len(free) < len(pdus):
+            raise ValueError(f"{self.name}: {name} holds {mem.used} of {mem.capacity}; "
+                             f"no room for {len(pdus)} more")
+        for index, pdu in zip(free, pdus, strict=True):
+            mem.slots[index] = Stored(index, stat, pdu)
+        self._changed()
+        return [{"mem": name, "index": index, "pdu": pdu} for index, pdu in zip(free, pdus, strict=True)]
 
     def _drain_network(self, sim: Sim) -> None:
         """Hand the SIM what the network holds for it, as far as storage and acknowledgements allow."""
@@ -1263,17 +1346,19 @@ class VirtualModem:
         return ["+CSMS: 1,1,1"]
 
     def _cpms_offered(self) -> tuple[str, ...]:
-        return ("SM", "ME") if self._me.capacity else ("SM",)
+        return self.DIALECT.cpms_memories
 
     def _cpms(self, cmd: Cmd) -> list[str]:
         s = self._settings
         offered = self._cpms_offered()
+        # status reports are only read and deleted: "SR" is a <mem1> choice only (TS 27.005 §3.2.2)
+        writable = tuple(m for m in offered if m != "SR")
         if cmd.kind == "test":
-            group = "(" + ",".join(f'"{m}"' for m in offered) + ")"
-            return [f"+CPMS: {group},{group},{group}"]
+            groups = ["(" + ",".join(f'"{m}"' for m in group) + ")" for group in (offered, writable, writable)]
+            return ["+CPMS: " + ",".join(groups)]
         if cmd.kind == "exec":
             raise PlainError(cmd.text)
-        if "SM" in s.mems or cmd.kind == "set":
+        if any(m in ("SM", "MT") for m in s.mems) or cmd.kind == "set":
             self._need_sim_sms()
         if cmd.kind == "read":
             parts = []
@@ -1282,11 +1367,14 @@ class VirtualModem:
                 parts.append(f'"{name}",{mem.used},{mem.capacity}')
             return ["+CPMS: " + ",".join(parts)]
         names = [p.upper() for p in cmd.params() if p != ""]
-        if not 1 <= len(names) <= 3 or any(n not in offered for n in names):
+        if (not 1 <= len(names) <= 3 or names[0] not in offered
+                or any(n not in writable for n in names[1:])):
             raise CmsError(302)
         mems = list(s.mems)
         mems[:len(names)] = names
         s.mems = (mems[0], mems[1], mems[2])
+        if self.DIALECT.cpms_saved:
+            self._saved_mems = s.mems
         out = []
         for name in s.mems:
             mem = self._memory(name)
@@ -1353,10 +1441,10 @@ class VirtualModem:
         stat = 0 if cmd.kind == "exec" else cmd.int_param(0, 0, 4, 0)
         keep = cmd.kind == "set" and cmd.int_param(1, 0, 1, 0) == 1
         lines: list[str] = []
-        for m in sorted(mem.slots.values(), key=lambda x: x.index):
+        for index, m in sorted(mem.slots.items()):
             if stat not in (4, m.stat):
                 continue
-            lines.append(f"+CMGL: {m.index},{m.stat},,{self._length(m.pdu)}")
+            lines.append(f"+CMGL: {index},{m.stat},,{self._length(m.pdu)}")
             lines.append(m.pdu)
             if m.stat == 0 and not keep:
                 m.stat = 1
@@ -1368,15 +1456,15 @@ class VirtualModem:
             raise CmsError(305)
         stat = STAT_NAMES.index(wanted)
         lines: list[str] = []
-        for m in sorted(mem.slots.values(), key=lambda x: x.index):
+        for index, m in sorted(mem.slots.items()):
             if stat not in (4, m.stat):
                 continue
             try:
                 v = textmode.view(m.pdu, self._settings.cscs)
             except textmode.TextModeError:
-                lines += [f'+CMGL: {m.index},"{STAT_NAMES[m.stat]}","",,', m.pdu]
+                lines += [f'+CMGL: {index},"{STAT_NAMES[m.stat]}","",,', m.pdu]
                 continue
-            head = f'+CMGL: {m.index},"{STAT_NAMES[m.stat]}","{v.originator}",,"{v.scts}"'
+            head = f'+CMGL: {index},"{STAT_NAMES[m.stat]}","{v.originator}",,"{v.scts}"'
             if self._settings.csdh:
                 head += f",{v.toa},{v.length}"
             lines += [head, v.data]

@@ -21,6 +21,8 @@ class GenericModem(VirtualModem):
     - `+CLIP: "<number>",<type>,,,,<CLI validity>` (TS 27.007 §7.6); withheld: `+CLIP: "",128,,,,1`.
     - +CMT direct delivery with AT+CSMS=1 waits for AT+CNMA; without it in time the TA sets <mt>/<ds> to 0
       and the network resends (TS 27.005 §3.4.1, §3.4.4).
+    - Message memories "SM" (the SIM, 20 records) and "ME" (the modem, 25 records, as Siemens TC35i's ME
+      storage); AT+CPMS starts "SM","SM","SM" after power-on and ATZ (TS 27.005 leaves the default to the maker).
     """
 
     DIALECT: ClassVar[Dialect] = Dialect(
@@ -30,6 +32,8 @@ class GenericModem(VirtualModem):
         revision="hwsim-1.0",
         tac="35693803",
         ati_lines=("hwsim", "Generic 27.007 modem", "Revision: hwsim-1.0"),
+        me_capacity=25,
+        cpms_memories=("SM", "ME"),
     )
 
 
@@ -68,6 +72,7 @@ class Sim800Modem(VirtualModem):
         split_ring_clip=True,
         cmti_mms_push=True,
         me_capacity=50,
+        cpms_memories=("SM", "ME"),
         cnmi_test="(0-3),(0-3),(0,2),(0,1),(0,1)",
     )
     HANDLERS: ClassVar[Mapping[str, str]] = MappingProxyType({
@@ -121,7 +126,10 @@ class Ec25Modem(VirtualModem):
     - `AT+QINDCFG="ring",0` turns RING off: `+CLIP` then arrives without RING, as on Quectel EG25 firmware
       driven by MuditaOS (github.com/mudita/MuditaOS/pull/3874 "Without RING URC CLIP comes delayed").
     - AT+CNMA without a pending +CMT: `+CMS ERROR: 340` (manual AT+CNMA example).
-    - Character set default "GSM"; message memories "SM" and "ME" (255 records).
+    - Character set default "GSM"; message memories "SM", "ME" (255 records) and "MT" (both as one: "SM"
+      first, then "ME"), offered in every AT+CPMS=? group. AT+CPMS is "ME","ME","ME" out of the box and kept in
+      non-volatile memory: ATZ and restarts leave it (`+CPMS: "ME",n,255,...` on modems fresh from the
+      factory, as in the EC200A trace on forums.quectel.com/t/ec200a-eu-sms-regression-fw-a12-a24/38460).
     """
 
     DIALECT: ClassVar[Dialect] = Dialect(
@@ -136,6 +144,9 @@ class Ec25Modem(VirtualModem):
         sim_inserted_lines=("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"),
         clip_style="long",
         me_capacity=255,
+        cpms_memories=("SM", "ME", "MT"),
+        cpms_default=("ME", "ME", "ME"),
+        cpms_saved=True,
         cscs_default="GSM",
         access_tech=7,
     )
@@ -182,6 +193,9 @@ class E173Modem(VirtualModem):
       (Huawei E1550 report, github.com/tdelenikas/smslib/issues/5).
     - Firmware 11.126.85.00.209, the E173 build that takes voice calls
       (github.com/wdoekes/asterisk-chan-dongle/issues/52).
+    - AT+CPMS=? offers "ME", "MT", "SM" and "SR" (status reports), the list python-gsmmodem's Huawei K3715
+      fake answers (github.com/faucamp/python-gsmmodem, test/fakemodems.py); "SR" is offered for reading only,
+      as a SIMCom SIM7600 answers `("ME","MT","SM","SR"),("ME","MT","SM"),("ME","SM")`.
     """
 
     DIALECT: ClassVar[Dialect] = Dialect(
@@ -199,6 +213,9 @@ class E173Modem(VirtualModem):
         cvhu_default=1,
         call_end_lines=("^CEND:1,0,104,16", "NO CARRIER"),
         cnmi_test="(0-2),(0-3),(0,2),(0-2),(0,1)",
+        me_capacity=50,
+        sr_capacity=50,
+        cpms_memories=("ME", "MT", "SM", "SR"),
         access_tech=2,
     )
     HANDLERS: ClassVar[Mapping[str, str]] = MappingProxyType({

@@ -1,4 +1,4 @@
-"""The virtual network's SMS-DELIVER encoder, written from 3GPP TS 23.040 and TS 23.038."""
+"""The virtual network's SMS-DELIVER and SMS-STATUS-REPORT encoders, written from 3GPP TS 23.040 and TS 23.038."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = [
     "ConcatInfo",
     "encode_deliver",
     "encode_deliver_part",
+    "encode_status_report",
     "gsm7_septets",
     "tpdu_length",
 ]
@@ -60,6 +61,8 @@ TOA_ALPHANUMERIC = 0xD0
 SHORT_NUMBER_MAX_DIGITS = 6
 
 MTI_DELIVER = 0x00
+MTI_STATUS_REPORT = 0x02
+ST_DELIVERED = 0x00  # TS 23.040 §9.2.3.15: short message received by the SME
 FO_MORE_MESSAGES_TO_SEND_NOT = 0x04  # TP-MMS = 1: no more messages are waiting
 FO_UDHI = 0x40
 PID_DEFAULT = 0x00
@@ -325,3 +328,21 @@ def tpdu_length(pdu_hex: str) -> int:
     if length <= 0:
         raise ValueError(f"SMSC length {raw[0]} leaves no TPDU in a PDU of {len(raw)} octets")
     return length
+
+
+def encode_status_report(recipient: str, reference: int, *, status: int = ST_DELIVERED,
+                         scts: datetime | None = None, discharged: datetime | None = None,
+                         smsc: str | None = DEFAULT_SMSC) -> str:
+    """One SMS-STATUS-REPORT PDU (SMSC field included) about message `reference` sent to `recipient`.
+
+    TS 23.040 §9.2.2.3: first octet (TP-MTI 10, TP-MMS), TP-MR, TP-RA, TP-SCTS, TP-DT, TP-ST.
+    """
+    if not 0 <= reference <= 255:
+        raise ValueError(f"a message reference is 0-255, not {reference}")
+    if not 0 <= status <= 255:
+        raise ValueError(f"a TP-Status is one octet, not {status}")
+    sent = DEFAULT_SCTS if scts is None else scts
+    done = sent + timedelta(seconds=5) if discharged is None else discharged
+    tpdu = (bytes((MTI_STATUS_REPORT | FO_MORE_MESSAGES_TO_SEND_NOT, reference)) + encode_originator(recipient)
+            + encode_scts(sent) + encode_scts(done) + bytes((status,)))
+    return (encode_smsc(smsc) + tpdu).hex().upper()

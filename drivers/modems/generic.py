@@ -43,6 +43,26 @@ ICCID_FALLBACK = "AT+CRSM=176,12258,0,0,10"  # READ BINARY of EF_ICCID (2FE2), 1
 TRANSIENT_RETRY_PAUSES_S = (0.1, 0.3, 1.0)
 # A modem a previous program left with echo on or numeric result codes (ATV0) answers this in words.
 SYNC_COMMAND = "ATE0 V1"
+RECEIVE_FALLBACK = ("SM", "ME", "MT")
+# Memories that show other memories' messages again: "MT" is SM and ME as one (TS 27.005 §3.2.2; Siemens
+# and Quectel manuals), SIMCom's "SM_P"/"ME_P" are SM/ME with a preference for storing.
+UNION_MEMORIES: dict[str, tuple[str, ...]] = {"MT": ("SM", "ME"), "SM_P": ("SM",), "ME_P": ("ME",)}
+# Cell broadcast pages are not SMS PDUs, and nothing here asks for them.
+NOT_DRAINED = ("BM",)
+
+
+def storages_to_drain(offered: list[str]) -> list[str]:
+    """The memories of `offered` (the first list of AT+CPMS=?) that together hold every stored message once:
+    a union memory is skipped when all its parts are offered, and read instead of them otherwise."""
+    chosen = [m for m in dict.fromkeys(offered) if m not in NOT_DRAINED]
+    for union, parts in UNION_MEMORIES.items():
+        if union not in chosen:
+            continue
+        if all(part in chosen for part in parts):
+            chosen.remove(union)
+        else:
+            chosen = [m for m in chosen if m not in parts]
+    return chosen
 
 
 def _ignore(*_args: Any) -> None:
@@ -99,7 +119,10 @@ class GenericDriver:
         self.channel = channel
         self.quirks = quirks if quirks is not None else self.DEFAULT_QUIRKS
         self.log = logging.getLogger(f"simhost_drivers.modems.{channel.name.replace('.', '_')}")
-        self.memory: str | None = None
+        self.memory: str | None = None  # where new messages go, and the read memory between sweeps
+        self.read_memory: str | None = None  # <mem1> as last set
+        self.storages: tuple[str, ...] = ()  # what a full sweep drains, self.memory first
+        self.usage: dict[str, tuple[int, int]] = {}  # (used, total) per memory, as last seen
         self.cnmi: str | None = None  # the AT+CNMI parameters init set
         self.on_new_message: Callable[[str, int], None] = _ignore
         self.on_direct_message: Callable[[str], None] = _ignore
@@ -233,7 +256,7 @@ class GenericDriver:
             driver=self.name, manufacturer=manufacturer, model=model, revision=revision,
             imei=imei, imsi=imsi, iccid=iccid, sim_state=sim_state, registration=registration,
             storage=self.memory, storage_used=used, storage_total=total, cnmi=cnmi,
-            notes=tuple(notes), msisdn=msisdn, operator=operator,
+            notes=tuple(notes), msisdn=msisdn, operator=operator, storages=self.storages,
         )
 
     def sync(self) -> None:
@@ -333,22 +356,46 @@ class GenericDriver:
         return lte if lte.registered else state
 
     def select_storage(self) -> tuple[int, int]:
-        """Choose the message memory (first preferred one offered) for read, write, receive."""
+        """Set the receive storage (`Quirks.receive_storage`) for reading, writing and receiving, whatever the
+        modem kept from before (many keep AT+CPMS in non-volatile memory); note every memory to drain."""
         try:
             offered = p.cpms_options(self._cmd("AT+CPMS=?", expect=("+CPMS:",)).value("+CPMS:"))
         except (CommandError, ResponseError):
             offered = []
+        preference = (self.quirks.receive_storage, *RECEIVE_FALLBACK)
         chosen = []
         for group in offered[:3] or [[]]:
-            pick = next((m for m in self.quirks.storage_preference if m in group), None)
-            chosen.append(pick or (group[0] if group else self.quirks.storage_preference[0]))
+            pick = next((m for m in preference if m in group), None)
+            chosen.append(pick or (group[0] if group else preference[0]))
         memory = chosen[0]
         while len(chosen) < 3:
             chosen.append(memory)
         quoted = ",".join(f'"{m}"' for m in chosen)
-        usage = p.cpms_usage(self._cmd(f"AT+CPMS={quoted}", expect=("+CPMS:",)).value("+CPMS:"))
-        self.memory = memory
+        answer = p.split_fields(self._cmd(f"AT+CPMS={quoted}", expect=("+CPMS:",)).value("+CPMS:"))
+        self.memory = self.read_memory = memory
+        self.usage = {}
+        usage = p.cpms_usage(",".join(answer))
+        for i, name in enumerate(chosen):
+            if len(answer) >= 2 * i + 2:
+                self.usage.setdefault(name, p.cpms_usage(",".join(answer[2 * i:2 * i + 2])))
+        drained = storages_to_drain(offered[0]) if offered else []
+        self.storages = (memory, *[m for m in drained if m != memory])
         return usage
+
+    def use_memory(self, memory: str) -> tuple[int, int] | None:
+        """Make `memory` the one read and deleted from (AT+CPMS sets <mem1> only); its (used, total) when it
+        had to be selected, None when it already was."""
+        if memory == self.read_memory:
+            return None
+        usage = p.cpms_usage(self._cmd(f'AT+CPMS="{memory}"', expect=("+CPMS:",)).value("+CPMS:"))
+        self.read_memory = memory
+        self.usage[memory] = usage
+        return usage
+
+    def restore_memory(self) -> None:
+        """Read from the receive storage again (after reading another memory)."""
+        if self.memory is not None:
+            self.use_memory(self.memory)
 
     def enable_notifications(self, notes: list[str]) -> str | None:
         """The first AT+CNMI variant the modem accepts (new messages stored, then +CMTI)."""
@@ -379,10 +426,13 @@ class GenericDriver:
             return None
         return ",".join(p.split_fields(value)[:2])
 
-    def list_messages(self, stat: int = STAT_ALL) -> list[StoredPdu]:
-        """Every stored message with the given <stat> (4 = all), in PDU mode."""
+    def list_messages(self, stat: int = STAT_ALL, memory: str | None = None) -> list[StoredPdu]:
+        """Every stored message with the given <stat> (4 = all), in PDU mode; from `memory` when given (it stays
+        the read memory until `restore_memory`)."""
         if stat not in range(STAT_ALL + 1):
             raise ValueError(f"stat must be 0..4, not {stat}")
+        if memory is not None:
+            self.use_memory(memory)
         response = self._cmd(f"AT+CMGL={stat}", expect=("+CMGL:",), pdu=True,
                              timeout_s=LIST_TIMEOUT_S)
         found = []
@@ -394,8 +444,10 @@ class GenericDriver:
                 self.log.error("%s: unreadable listing entry: %s", self.channel.name, exc)
         return found
 
-    def read_message(self, index: int) -> StoredPdu | None:
-        """The message at `index`, None when the slot is empty."""
+    def read_message(self, index: int, memory: str | None = None) -> StoredPdu | None:
+        """The message at `index` (of `memory` when given), None when the slot is empty."""
+        if memory is not None:
+            self.use_memory(memory)
         try:
             response = self._cmd(f"AT+CMGR={int(index)}", expect=("+CMGR:",), pdu=True)
         except InvalidMemoryIndexError:
@@ -404,12 +456,25 @@ class GenericDriver:
             return None
         return p.cmgr_entry(index, response.lines[0][len("+CMGR:"):], response.pdus[0])
 
-    def delete_message(self, index: int) -> None:
+    def delete_message(self, index: int, memory: str | None = None) -> None:
+        if memory is not None:
+            self.use_memory(memory)
         self._cmd(f"AT+CMGD={int(index)}")
+        known = self.usage.get(self.read_memory or "")
+        if known is not None and self.read_memory is not None:
+            self.usage[self.read_memory] = (max(0, known[0] - 1), known[1])
 
     def storage_status(self) -> tuple[int, int]:
-        """(used, total) of the message memory."""
-        return p.cpms_usage(self._cmd("AT+CPMS?", expect=("+CPMS:",)).value("+CPMS:"))
+        """(used, total) of the read memory."""
+        return self.storages_status()[1]
+
+    def storages_status(self) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+        """({memory: (used, total)} for every memory the driver has seen, the selected ones read now with
+        AT+CPMS?, the others as left by the last sweep; and (used, total) of the read memory."""
+        value = self._cmd("AT+CPMS?", expect=("+CPMS:",)).value("+CPMS:")
+        self.usage.update(p.cpms_query_usage(value))
+        names = [m for m in self.storages if m in self.usage] or list(self.usage)
+        return {m: self.usage[m] for m in names}, p.cpms_usage(value)
 
     def signal_dbm(self) -> int | None:
         """Received signal in dBm from AT+CSQ; None when the modem does not know (99)."""

@@ -29,6 +29,10 @@ class HuaweiDriver(GenericDriver):
         init_extras=("AT^CURC=0", "AT^PORTSEL=1"),
         sim_prefixes=("+CPIN:", "^SIMST:"),
         boot_lines=(),
+        # Huawei modules keep <mem1..3> across power loss ("It is saved upon power failure", HUAWEI MG323 AT Command
+        # Interface Specification, AT+CPMS), so what a dongle's Windows dashboard chose (often ME) stays. SM: a
+        # message stays with its SIM; status reports wait in "SR", which the sweep drains too.
+        receive_storage="SM",
     )
 
     @classmethod

@@ -109,6 +109,18 @@ def cpms_usage(value: str) -> tuple[int, int]:
     return to_int(numbers[0], "+CPMS used"), to_int(numbers[1], "+CPMS total")
 
 
+def cpms_query_usage(value: str) -> dict[str, tuple[int, int]]:
+    """{memory: (used, total)} of an AT+CPMS? answer (`"SM",u,t,"ME",u,t,...`); {} for the set form."""
+    fields = split_fields(value)
+    found: dict[str, tuple[int, int]] = {}
+    for i in range(0, len(fields) - 2, 3):
+        name = fields[i]
+        if not name or name.isdigit():
+            break
+        found.setdefault(name, (to_int(fields[i + 1], "+CPMS used"), to_int(fields[i + 2], "+CPMS total")))
+    return found
+
+
 def cpms_memory(value: str) -> str | None:
     """The first memory name of an AT+CPMS? answer, None when the answer has none."""
     first = split_fields(value)[0]

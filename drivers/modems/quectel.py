@@ -20,6 +20,11 @@ class QuectelDriver(GenericDriver):
         transient_errors=(*GENERIC_TRANSIENT_ERRORS,
                           TransientError("CMS", 500, "Quectel EC2x SMS application note: +CMS ERROR: 500 may come "
                                                      "when SMS commands follow each other closely; retry")),
+        # An EC2x ships with "ME","ME","ME" (255 records) and keeps AT+CPMS in non-volatile memory (a factory-fresh
+        # EC200A answers `+CPMS: "ME",14,180,...` in forums.quectel.com/t/ec200a-eu-sms-regression-fw-a12-a24/38460).
+        # SM all the same: a message then stays with the SIM it was sent to when the bank switches slots, where
+        # ME would keep every SIM's messages in the module. The sweep drains ME (left from before) anyway.
+        receive_storage="SM",
     )
 
     @classmethod

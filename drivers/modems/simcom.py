@@ -16,6 +16,10 @@ class SimcomDriver(GenericDriver):
         hangup_command="ATH",
         iccid_queries=(IccidQuery("AT+CCID"),),
         boot_lines=("RDY", "Call Ready", "SMS Ready"),
+        # A SIM800L offers "SM", "ME" and the store-preference variants "SM_P", "ME_P", "MT" in each AT+CPMS=?
+        # group; SM keeps a message with its SIM across slot switches, and the variants are never drained on
+        # their own (see storages_to_drain).
+        receive_storage="SM",
     )
 
     @classmethod

@@ -61,6 +61,8 @@ class ModemInfo:
     notes: tuple[str, ...] = ()
     msisdn: str | None = None  # from AT+CNUM; many SIMs do not carry their own number
     operator: str | None = None
+    # every memory the sweep drains (the read memory first), from the first list of AT+CPMS=?
+    storages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,11 @@ class Quirks:
     cvhu: bool = True
     # Run right after echo-off and AT+CMEE=1; refusals are noted, not fatal.
     init_extras: tuple[str, ...] = ()
-    storage_preference: tuple[str, ...] = ("SM", "ME", "MT")
+    # Where new messages are stored (AT+CPMS <mem3>, and <mem1>/<mem2> with it): the SIM by default, so a
+    # message stays with the SIM it was sent to when the bank switches slots or the SIM moves to another
+    # port. Where the modem does not offer it, the first of SM, ME, MT it offers, else its first memory.
+    # Messages found in any other memory are drained all the same.
+    receive_storage: str = "SM"
     sim_prefixes: tuple[str, ...] = ("+CPIN:",)
     boot_lines: tuple[str, ...] = ("RDY",)
     # Errors retried in place (a few short pauses) before they count as a failure of the session.

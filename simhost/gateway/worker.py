@@ -15,7 +15,7 @@ from typing import Any
 
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool
-from simhost_drivers.at.errors import MemoryFullError
+from simhost_drivers.at.errors import CommandError, MemoryFullError
 from simhost_drivers.modems import open_driver
 from simhost_drivers.modems.types import RegistrationState
 
@@ -62,8 +62,10 @@ class PortStatus:
     driver: str | None = None
     signal_dbm: int | None = None
     registration: str | None = None
-    storage_used: int | None = None
+    storage_used: int | None = None  # of the receive storage, `storage_memory`
     storage_total: int | None = None
+    storage_memory: str | None = None
+    storages: dict[str, tuple[int, int]] = field(default_factory=dict)  # (used, total) of each memory drained
     last_error: str | None = None
     restarts: int = 0
     received: int = 0
@@ -77,6 +79,8 @@ class PortStatus:
             "manufacturer": self.manufacturer, "model": self.model, "driver": self.driver,
             "signal_dbm": self.signal_dbm, "registration": self.registration,
             "storage": {"used": self.storage_used, "total": self.storage_total},
+            "storage_memory": self.storage_memory,
+            "storages": {name: {"used": used, "total": total} for name, (used, total) in self.storages.items()},
             "last_error": self.last_error, "restarts": self.restarts, "received": self.received,
             "calls": self.calls, "since": self.since,
         }
@@ -271,6 +275,7 @@ class PortWorker(threading.Thread):
         self.status.model = getattr(info, "model", None)
         self.status.driver = getattr(self._driver, "name", None)
         self.status.operator = getattr(info, "operator", None)
+        self.status.storage_memory = getattr(info, "storage", None)
         # a number registered for the port wins over what the SIM says about itself
         self.status.msisdn = self.config.msisdn or getattr(info, "msisdn", None)
         if self._last_iccid is not None and iccid != self._last_iccid:
@@ -330,11 +335,12 @@ class PortWorker(threading.Thread):
 
     def _handle(self, kind: str, args: tuple[Any, ...]) -> None:
         if kind == _Event.NEW:
-            indexes = self._more_new([int(args[1])])
-            if len(indexes) > 1:
-                self._sweep()  # one listing reads them all in one round trip instead of one AT+CMGR each
+            new = self._more_new([(str(args[0]), int(args[1]))])
+            if len(new) > 1:
+                # one listing per memory named reads them all in one round trip instead of one AT+CMGR each
+                self._sweep(list(dict.fromkeys(memory for memory, _ in new)))
             else:
-                self._read_and_store(indexes[0])
+                self._read_and_store(*new[0])
         elif kind == _Event.DIRECT:
             self.spool.store_pdu(self._who(), str(args[0]))
             self.status.received += 1
@@ -345,7 +351,7 @@ class PortWorker(threading.Thread):
                 self.spool.store_pdu(self._who(), item)
                 self._driver.ack_direct()
             else:
-                self._read_and_store(int(item[1]))
+                self._read_and_store(str(item[0]), int(item[1]))
         elif kind == _Event.RING:
             self.calls.ring(args[0])
         elif kind == _Event.CLIP:
@@ -401,43 +407,61 @@ class PortWorker(threading.Thread):
             self.spool.store_call(self._who(), call.caller, call.caller_type, when)
             self.status.calls += 1
 
-    def _more_new(self, indexes: list[int]) -> list[int]:
-        """`indexes` and those of the new-message notifications queued right behind them (a burst is then
-        read with one listing); stops at the first other event, which is put back in front."""
+    def _more_new(self, new: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """`new` (memory, index) and those of the new-message notifications queued right behind them (a burst
+        is then read with one listing per memory); stops at the first other event, which is put back in front."""
         while True:
             try:
                 kind, args = self.events.get_nowait()
             except queue.Empty:
-                return indexes
+                return new
             if kind != _Event.NEW:
                 self._pushed_back = (kind, args)
-                return indexes
-            if int(args[1]) not in indexes:
-                indexes.append(int(args[1]))
+                return new
+            if (str(args[0]), int(args[1])) not in new:
+                new.append((str(args[0]), int(args[1])))
 
-    def _read_and_store(self, index: int) -> None:
-        stored = self._driver.read_message(index)
-        if stored is None:
-            return
-        self.spool.store_pdu(self._who(), stored.pdu)
-        self.status.received += 1
-        self._driver.delete_message(index)
-        total = self.status.storage_total
-        if total and index + 1 >= total * STORAGE_HIGH_WATER:
+    def _read_and_store(self, memory: str, index: int) -> None:
+        """Read, commit and delete the message a +CMTI/+CDSI announced in `memory` at `index`."""
+        driver = self._driver
+        stored = driver.read_message(index, memory=memory)
+        if stored is not None:
+            result = self.spool.store_pdu(self._who(), stored.pdu)
+            self._count([result])
+            driver.delete_message(index, memory=memory)
+        driver.restore_memory()
+        total = driver.usage.get(memory, (0, 0))[1]
+        if stored is not None and total and index + 1 >= total * STORAGE_HIGH_WATER:
             # a high index means notifications were missed and the storage is filling: empty it now
-            self.log.info("port %s: message at index %d of %d; sweeping the storage", self.config.name, index, total)
-            self._sweep()
+            self.log.info("port %s: message at index %d of %d in %s; sweeping the storage", self.config.name,
+                          index, total, memory)
+            self._sweep([memory])
 
-    def _sweep(self) -> None:
-        """Read, commit and delete everything on the SIM (stat 4 = all)."""
-        found = self._driver.list_messages(4)
-        if not found:
-            return
-        # one transaction for the whole listing, committed before the first AT+CMGD
-        self.spool.store_pdus(self._who(), [stored.pdu for stored in found])
-        self.status.received += len(found)
-        for stored in found:
-            self._driver.delete_message(stored.index)
+    def _count(self, results: list[Any]) -> None:
+        self.status.received += sum(1 for r in results if getattr(r, "kind", None) != "status-report")
+
+    def _sweep(self, memories: list[str] | None = None) -> None:
+        """Read, commit and delete everything (stat 4 = all) in `memories`, by default in every memory the modem
+        offers; then read from the receive storage again."""
+        driver = self._driver
+        names = memories or list(driver.storages) or [driver.memory]
+        # the memory selected now first: the common case needs no AT+CPMS at all
+        names.sort(key=lambda name: name != driver.read_memory)
+        for name in names:
+            try:
+                found = driver.list_messages(4, memory=name)
+            except CommandError as exc:
+                if name == driver.memory:
+                    raise
+                self.log.warning("port %s: cannot read memory %s: %s", self.config.name, name, exc)
+                continue
+            if not found:
+                continue
+            # one transaction for the whole listing, committed before the first AT+CMGD
+            self._count(self.spool.store_pdus(self._who(), [stored.pdu for stored in found]))
+            for stored in found:
+                driver.delete_message(stored.index)
+        driver.restore_memory()
 
     def _refresh_health(self) -> None:
         driver = self._driver
@@ -446,8 +470,9 @@ class PortWorker(threading.Thread):
             reg = driver.registration()
             self.status.registration = None if reg is None else str(reg)
             self._note_registration(reg is not None and reg.registered)
-            used, total = driver.storage_status()
+            storages, (used, total) = driver.storages_status()
             self.status.storage_used, self.status.storage_total = used, total
+            self.status.storages = storages
             self._check_sim()
             if driver.notifications_lost():
                 raise ConnectionError("the modem forgot its settings (it restarted unannounced); initialising again")

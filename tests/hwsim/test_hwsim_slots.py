@@ -28,6 +28,7 @@ def test_slot_switch_reports_and_per_slot_sim(tmp_path: Path, profile: str) -> N
         m = bank.ports[0]
         ok(at.cmd("AT^CURC=0" if profile == "e173" else "AT"))
         ok(at.cmd("AT+CREG=1"))
+        ok(at.cmd('AT+CPMS="SM","SM","SM"'))  # the ec25 stores in "ME" out of the box
         slots = bank.info["ports"][0]["slots"]
         m.sms(SENDER, "for slot 1")
         m.slot(2)

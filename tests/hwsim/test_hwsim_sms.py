@@ -31,7 +31,7 @@ def test_no_cmti_without_cnmi_but_message_stored(tmp_path: Path) -> None:
         assert ok(at.cmd('AT+CPMS="SM","SM","SM"')) == ["+CPMS: 1,20,1,20,1,20"]
         assert not any(x.startswith("+CMTI") for x in at.seen)
         assert ok(at.cmd("AT+CPMS?")) == ['+CPMS: "SM",1,20,"SM",1,20,"SM",1,20']
-        assert ok(at.cmd("AT+CPMS=?")) == ['+CPMS: ("SM"),("SM"),("SM")']
+        assert ok(at.cmd("AT+CPMS=?")) == ['+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")']
 
 
 def test_cmgl_pdu_stats_and_status_change(tmp_path: Path) -> None:
