@@ -212,9 +212,11 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
       garbage          random bytes now and between the lines of the next responses
       urc-in-response  an unsolicited line inside the next response
       cms-error CODE   +CMS ERROR: CODE on the next SMS command
+      cme-error CODE   +CME ERROR: CODE on the next SMS command (e.g. 14, SIM busy)
       storage-full     the SIM storage is filled with filler messages; new ones wait in the network
       no-network       registration drops to "searching" (+CREG: 2) and stays there, messages held by
                        the network, until the radio restarts (AT+CFUN=1,1, CFUN 0/4 then 1, reboot)
+      sms-only         registered for SMS only (+CREG: 6, as on LTE without voice); SMS still arrive
       reboot           restart with the profile's boot banner (RDY, Call Ready, ^BOOT ...)
       clear            end every fault but `unplug`; held messages are delivered
     """

@@ -36,10 +36,12 @@ USSD_REPLY = "Balance: 100.00 RUB"
 REG_HOME = 1
 REG_NONE = 0
 REG_SEARCHING = 2
+REG_SMS_ONLY = 6  # 27.007: registered for "SMS only", home network (E-UTRAN)
+REGISTERED = (1, 5, 6, 7)  # home, roaming, and the SMS-only variants of both
 LAC = "1A2B"
 CELL_ID = "00C3D4"
-FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "storage-full",
-               "no-network", "reboot", "clear")
+FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "storage-full",
+               "no-network", "sms-only", "reboot", "clear")
 STAT_NAMES = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT", "ALL")
 # 27.007 §9.2 / 27.005 §3.2.5 texts for AT+CMEE=2
 CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
@@ -332,7 +334,7 @@ def _address_type(number: str) -> int:
 
 def _registration_urc(name: str, mode: int, stat: int) -> str | None:
     """The +CREG/+CGREG unsolicited line for URC mode `mode` (0: none, 1: stat, 2: stat with location)."""
-    if mode == 1 or (mode == 2 and stat not in (1, 5)):
+    if mode == 1 or (mode == 2 and stat not in REGISTERED):
         return f"{name}: {stat}"
     if mode == 2:
         return f'{name}: {stat},"{LAC}","{CELL_ID}"'
@@ -410,6 +412,11 @@ class VirtualModem:
         self._version = 0
 
     # ---- lifecycle (loop thread) ------------------------------------------------------------
+
+    @property
+    def registered(self) -> bool:
+        """Whether the modem is registered (home, roaming or SMS only): it can receive SMS and calls."""
+        return self._reg in REGISTERED
 
     def _default_settings(self) -> Settings:
         return Settings(cvhu=self.DIALECT.cvhu_default, cscs=self.DIALECT.cscs_default, mems=self._saved_mems)
@@ -573,9 +580,9 @@ class VirtualModem:
     def fault(self, kind: str, *args: str) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r} (known: {', '.join(FAULT_KINDS)})")
-        if kind == "cms-error":
+        if kind in ("cms-error", "cme-error"):
             if len(args) != 1 or not args[0].isdigit():
-                raise ValueError("cms-error needs one numeric CODE, e.g. cms-error 500")
+                raise ValueError(f"{kind} needs one numeric CODE, e.g. {kind} {500 if kind == 'cms-error' else 14}")
         elif args:
             raise ValueError(f"fault {kind} takes no arguments")
         self._loop.run_sync(lambda: self._apply_fault(kind, args))
@@ -629,7 +636,7 @@ class VirtualModem:
 
     def _can_receive(self, sim: Sim) -> bool:
         return (self._powered and not self._booting and sim is self._sims[self._active] and self._sim_present
-                and self._reg in (1, 5) and "hang" not in self._faults)
+                and self.registered and "hang" not in self._faults)
 
     def _memory(self, name: str) -> Memory:
         sm = self._sims[self._active].sm
@@ -718,7 +725,7 @@ class VirtualModem:
         call = Call(self._call_seq, caller, withheld, rings)
         self._calls.append(call)
         busy = any(c.state in ("ringing", "active") for c in self._calls if c is not call)
-        if busy or not self._sim_present or self._reg not in (1, 5) or not self._powered:
+        if busy or not self._sim_present or not self.registered or not self._powered:
             # the network answers the caller busy / unreachable; nothing reaches the TE
             call.state = "rejected"
             call.ended_at = time.time()
@@ -867,8 +874,10 @@ class VirtualModem:
             self._write_raw(self._garbage() + b"\r\n")
         elif kind == "urc-in-response":
             self._faults["urc-in-response"] = True
-        elif kind == "cms-error":
-            self._faults["cms-error"] = int(args[0])
+        elif kind in ("cms-error", "cme-error"):
+            self._faults[kind] = int(args[0])
+        elif kind == "sms-only":
+            self._set_registration(REG_SMS_ONLY, report=True, after_command=False)
         elif kind == "storage-full":
             self._fill_storage()
         elif kind == "no-network":
@@ -1086,6 +1095,8 @@ class VirtualModem:
         if cmd.name in self.SMS_COMMANDS and "cms-error" in self._faults:
             code = int(self._faults.pop("cms-error"))
             raise CmsError(code)
+        if cmd.name in self.SMS_COMMANDS and "cme-error" in self._faults:
+            raise CmeError(int(self._faults.pop("cme-error")))
         handler: Callable[[Cmd], list[str] | Prompt] = getattr(self, method)
         return handler(cmd)
 
@@ -1229,7 +1240,7 @@ class VirtualModem:
     def _registration_query(self, cmd: Cmd, name: str, mode: int) -> tuple[list[str], int]:
         """AT+CREG / AT+CGREG (same syntax): the answer, and the URC mode afterwards."""
         if cmd.kind == "read":
-            if mode == 2 and self._reg in (1, 5):
+            if mode == 2 and self.registered:
                 return [f'{name}: 2,{self._reg},"{LAC}","{CELL_ID}"'], mode
             return [f"{name}: {mode},{self._reg}"], mode
         return self._flag(cmd, mode, 2, name)
@@ -1245,13 +1256,13 @@ class VirtualModem:
     def _csq(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "test":
             return ["+CSQ: (0-31,99),(0-7,99)"]
-        rssi = self._signal if self._reg in (1, 5) else 99
+        rssi = self._signal if self.registered else 99
         return [f"+CSQ: {rssi},99"]
 
     def _cops(self, cmd: Cmd) -> list[str]:
         d = self.DIALECT
         if cmd.kind == "read":
-            if self._reg not in (1, 5):
+            if not self.registered:
                 return ["+COPS: 0"]
             return [f'+COPS: 0,0,"{d.operator}",{d.access_tech}']
         if cmd.kind == "test":
@@ -1293,7 +1304,7 @@ class VirtualModem:
 
     def _cgatt(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "read":
-            return [f"+CGATT: {1 if self._reg in (1, 5) else 0}"]
+            return [f"+CGATT: {1 if self.registered else 0}"]
         if cmd.kind == "test":
             return ["+CGATT: (0,1)"]
         return []
@@ -1561,7 +1572,7 @@ class VirtualModem:
         return self._send(pdu, length)
 
     def _send(self, pdu: str, length: int | None) -> list[str]:
-        if self._reg not in (1, 5):
+        if not self.registered:
             raise CmsError(331)
         self._mr = (self._mr + 1) % 256
         self._sent.append({"t": time.time(), "pdu": pdu, "length": length, "mr": self._mr})
@@ -1681,7 +1692,7 @@ class VirtualModem:
         if n in (0, 1):
             s.cusd = n
         if len(ps) > 1 and ps[1]:
-            if self._reg not in (1, 5):
+            if not self.registered:
                 raise CmeError(30)
             if s.cusd == 1:
                 self._later(self.timing.ussd_reply_s, lambda: self._urc(f'+CUSD: 0,"{USSD_REPLY}",15'))

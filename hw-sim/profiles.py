@@ -239,7 +239,7 @@ class E173Modem(VirtualModem):
         return []
 
     def noise_lines(self) -> tuple[str, ...]:
-        if self._reg not in (1, 5):
+        if not self.registered:
             return ("^BOOT:20952548,0,0,0,72",)
         return ("^BOOT:20952548,0,0,0,72", f"^RSSI:{self._signal}")
 
@@ -260,7 +260,7 @@ class E173Modem(VirtualModem):
         return []
 
     def _sysinfo(self, cmd: Cmd) -> list[str]:
-        if self._sim_present and self._reg in (1, 5):
+        if self._sim_present and self.registered:
             return ["^SYSINFO:2,3,0,5,1,,4"]
         return ["^SYSINFO:0,0,0,0,255,,0"]
 

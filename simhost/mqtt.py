@@ -54,6 +54,42 @@ def taken_over(reason: ReasonCode | int | None) -> bool:
     return reason == SESSION_TAKEN_OVER
 
 
+class _BrokerLink:
+    """Whether the broker at one address answers, shared by every client of this process: an outage is said once,
+    in one line, however many clients keep trying, and so is the broker's return."""
+
+    def __init__(self, target: MqttTarget) -> None:
+        self.target = target
+        self.down = False
+        self.failures = 0
+        self.lock = threading.Lock()
+
+    def failed(self) -> None:
+        with self.lock:
+            self.failures += 1
+            first, self.down = not self.down, True
+        if first:
+            log.error("cannot reach the MQTT broker at %s (nothing answers there); retrying every %d to %d s",
+                      self.target, RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+
+    def connected(self) -> None:
+        with self.lock:
+            was_down, self.down = self.down, False
+            failures, self.failures = self.failures, 0
+        if was_down:
+            log.warning("the MQTT broker at %s answers again (after %d failed attempts)", self.target, failures)
+
+
+_LINKS: dict[str, _BrokerLink] = {}
+_LINKS_LOCK = threading.Lock()
+
+
+def broker_link(target: MqttTarget) -> _BrokerLink:
+    """The shared reachability record of `target`'s broker."""
+    with _LINKS_LOCK:
+        return _LINKS.setdefault(str(target), _BrokerLink(target))
+
+
 def make_client(
     target: MqttTarget,
     client_id_prefix: str,
@@ -80,6 +116,8 @@ def make_client(
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+    link = broker_link(target)
+    client.on_connect_fail = lambda _client, _userdata: link.failed()
     client.max_inflight_messages_set(MAX_INFLIGHT)
     client.max_queued_messages_set(0)
     return client
@@ -106,6 +144,7 @@ class AckingPublisher:
         self._on_acked = on_acked
         self._on_connect_cb = on_connect
         self._name = client_id_prefix
+        self._ever_connected = False
         self._lock = threading.Lock()
         self._pending: dict[int, str] = {}
         self._early_acks: set[int] = set()
@@ -151,10 +190,15 @@ class AckingPublisher:
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
+        broker_link(self.target).connected()
         if reason.is_failure:
             log.error("MQTT broker %s refused the connection: %s", self.target, reason)
             return
-        log.info("connected to MQTT broker %s", self.target)
+        if self._ever_connected:
+            log.warning("%s: reconnected to MQTT broker %s", self._name, self.target)
+        else:
+            log.info("%s: connected to MQTT broker %s", self._name, self.target)
+        self._ever_connected = True
         self.connected.set()
         if self._on_connect_cb is not None:
             self._on_connect_cb()
@@ -172,7 +216,7 @@ class AckingPublisher:
                       self._name)
         elif self.connected.is_set():
             level = logging.INFO if self._stopping else logging.WARNING
-            log.log(level, "disconnected from MQTT broker %s: %s", self.target, reason)
+            log.log(level, "%s: disconnected from MQTT broker %s: %s", self._name, self.target, reason)
         self.connected.clear()
 
     def _handle_publish(

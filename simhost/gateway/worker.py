@@ -21,12 +21,17 @@ from simhost_drivers.modems.types import RegistrationState
 
 log = logging.getLogger("simhost.worker")
 
-WATCHDOG_IDLE_S = 10.0
-SWEEP_INTERVAL_S = 60.0
+# An idle port's line is left alone: each health tick asks the SIM's ICCID (a hung modem times out, a slot
+# switch shows) and one more thing in turn (HEALTH_ROTATION); every message memory is swept now and then. With the
+# defaults an idle port sees about 2.2 AT commands a minute (ICCID, the item in turn, a sweep's share).
+HEALTH_INTERVAL_S = 60.0
+SWEEP_INTERVAL_S = 1800.0
+WATCHDOG_IDLE_S = 60.0  # a plain AT when no command at all went to the modem for this long
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.25
 STORAGE_HIGH_WATER = 0.8
+HEALTH_ROTATION = ("listing", "notifications", "signal", "registration", "storage")
 # A modem that stays unregistered this long is restarted (AT+CFUN=1,1), at most once per RESET_INTERVAL_S: modems
 # stuck searching for the network are a common failure that only a radio restart clears.
 RESET_UNREGISTERED_AFTER_S = 600.0
@@ -127,6 +132,7 @@ class PortWorker(threading.Thread):
         *,
         on_status: Callable[[PortStatus], None] | None = None,
         sweep_interval_s: float = SWEEP_INTERVAL_S,
+        health_interval_s: float = HEALTH_INTERVAL_S,
         watchdog_idle_s: float = WATCHDOG_IDLE_S,
         backoff_max_s: float = BACKOFF_MAX_S,
         dead_after_failures: int = DEAD_AFTER_FAILURES,
@@ -140,7 +146,9 @@ class PortWorker(threading.Thread):
         self.open_driver = open_driver
         self.on_status = on_status
         self.sweep_interval_s = sweep_interval_s
+        self.health_interval_s = health_interval_s
         self.watchdog_idle_s = watchdog_idle_s
+        self._health_turn = 0
         self.backoff_max_s = backoff_max_s
         self.dead_after_failures = dead_after_failures
         self.reset_unregistered_after_s = reset_unregistered_after_s
@@ -290,10 +298,11 @@ class PortWorker(threading.Thread):
     def _loop(self) -> None:
         driver = self._driver
         next_sweep = time.monotonic() + self.sweep_interval_s
+        next_health = time.monotonic() + self.health_interval_s
         last_activity = time.monotonic()
         while not self.stopping.is_set():
             now = time.monotonic()
-            deadlines = [next_sweep, last_activity + self.watchdog_idle_s]
+            deadlines = [next_sweep, next_health, last_activity + self.watchdog_idle_s]
             call_deadline = self.calls.next_deadline()
             if call_deadline is not None:
                 deadlines.append(call_deadline)
@@ -326,8 +335,11 @@ class PortWorker(threading.Thread):
                 self._reset_modem(now)
             if now >= next_sweep:
                 self._sweep()
-                self._refresh_health()
                 next_sweep = now + self.sweep_interval_s
+                last_activity = now
+            if now >= next_health:
+                self._health_tick()
+                next_health = now + self.health_interval_s
                 last_activity = now
             elif now - last_activity >= self.watchdog_idle_s:
                 driver.ping()
@@ -463,7 +475,32 @@ class PortWorker(threading.Thread):
                 driver.delete_message(stored.index)
         driver.restore_memory()
 
+    def _health_tick(self) -> None:
+        """The SIM's ICCID (a hung modem times out, a silent slot switch shows), then one item in turn: the
+        receive memory's listing (a message whose +CMTI was lost), the AT+CNMI settings (a modem that restarted
+        without a word forgets them), signal, registration, storage use."""
+        self._check_sim()
+        item = HEALTH_ROTATION[self._health_turn % len(HEALTH_ROTATION)]
+        self._health_turn += 1
+        driver = self._driver
+        if item == "listing":
+            self._sweep([driver.memory] if driver.memory else None)
+        elif item == "notifications":
+            if driver.notifications_lost():
+                raise ConnectionError("the modem forgot its settings (it restarted unannounced); initialising again")
+        elif item == "signal":
+            self.status.signal_dbm = driver.signal_dbm()
+        elif item == "registration":
+            reg = driver.registration()
+            self.status.registration = None if reg is None else str(reg)
+            self._note_registration(reg is not None and reg.registered)
+        else:
+            self.status.storages, (self.status.storage_used, self.status.storage_total) = driver.storages_status()
+        self.status.last_error = None
+        self._publish_status()
+
     def _refresh_health(self) -> None:
+        """Everything the health ticks ask in turn, at once (when a session starts)."""
         driver = self._driver
         try:
             self.status.signal_dbm = driver.signal_dbm()

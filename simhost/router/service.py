@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
-from simhost.mqtt import AckingPublisher, make_client, service_client_id, taken_over
+from simhost.mqtt import AckingPublisher, broker_link, make_client, service_client_id, taken_over
 from simhost.payloads import PayloadError, parse_object
 from simhost.registry.models import Customer, RoutedMessage, SentLog, current_version
 from simhost.registry.snapshot import load_directory, record_send
@@ -154,6 +154,7 @@ class Router:
     # ---- MQTT callbacks (paho's threads) ------------------------------------------------------
 
     def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        broker_link(self.settings.mqtt).connected()
         if getattr(reason, "is_failure", False):
             log.error("router could not connect to %s: %s", self.settings.mqtt, reason)
             return

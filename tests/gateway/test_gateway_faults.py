@@ -22,7 +22,7 @@ from tests.mqttlib import Collector
 
 PROFILES = ("generic", "sim800", "ec25", "e173")
 WAIT_S = 30.0
-WORKER_OPTIONS = {"sweep_interval_s": 3.0, "watchdog_idle_s": 1.0, "backoff_max_s": 1.0}
+WORKER_OPTIONS = {"sweep_interval_s": 3.0, "health_interval_s": 1.0, "watchdog_idle_s": 1.0, "backoff_max_s": 1.0}
 
 
 @dataclass

@@ -106,7 +106,7 @@ def _resets(modem: VirtualModem) -> int:
 
 
 def test_modem_stuck_searching_is_restarted_and_its_messages_arrive(tmp_path: Path) -> None:
-    with worker_on_bank(tmp_path, "ec25", 4, backoff_max_s=0.2, sweep_interval_s=0.3,
+    with worker_on_bank(tmp_path, "ec25", 4, backoff_max_s=0.2, sweep_interval_s=0.3, health_interval_s=0.1,
                         reset_unregistered_after_s=1.0, reset_interval_s=3600.0) as (modem, worker, spool):
         stored = threading.Event()
         spool.on_new_message = lambda _rows: stored.set()
@@ -129,7 +129,7 @@ def test_a_failure_after_a_stable_session_counts_as_the_first(tmp_path: Path) ->
     # three restarts of a plain modem that announces none (its forgotten settings give it away at the next
     # health check, which comes after the 1 s restart), each after the port had been ready: never dead
     with worker_on_bank(tmp_path, "generic", 6, backoff_max_s=0.05, dead_after_failures=2, stable_session_s=0.0,
-                        sweep_interval_s=2.0, watchdog_idle_s=5.0) as (modem, worker, _spool):
+                        sweep_interval_s=2.0, health_interval_s=0.4, watchdog_idle_s=5.0) as (modem, worker, _spool):
         for _ in range(3):
             assert worker.ready.wait(WAIT_S)
             readies = worker.entries(PortState.READY)
