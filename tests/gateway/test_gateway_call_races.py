@@ -69,6 +69,9 @@ class CallRig:
         assert all(c["text"] == "[CALL]" for c in calls)
         seen = self.modem.calls()
         assert [(c["caller"], c["state"]) for c in seen] == [(caller, "hung-up") for caller in callers]
+        # each at its first ring: a call taken for another's leftovers at first and caught at its next ring
+        # (RING_INTERVAL_S later) would be answered late
+        assert [c["rings_sent"] for c in seen] == [1] * len(callers), seen
         commands = [e["data"] for e in self.modem.state()["at_log"]
                     if e["dir"] == "rx" and e["data"] in HANG_UP_COMMANDS]
         assert len(commands) == len(callers), commands
