@@ -45,6 +45,7 @@ def main(ctx: click.Context, directory: str | None) -> None:
     Drive it from another shell (JSON output):
       hwsim --dir /tmp/bank sms port01 --sender +79161234567 --text "Привет"
       hwsim --dir /tmp/bank call port02 --caller +79161234567
+      hwsim --dir /tmp/bank calls port02
       hwsim --dir /tmp/bank fault port03 hang      (then: fault port03 clear)
       hwsim --dir /tmp/bank state port01
       hwsim --dir /tmp/bank store port01 --memory ME --sender +79161234567 "left in the modem"
@@ -173,7 +174,11 @@ def pdu(ctx: click.Context, port: str, hex_pdu: str) -> None:
 @click.option("--rings", type=click.IntRange(1, 100), default=3, show_default=True)
 @click.pass_context
 def call(ctx: click.Context, port: str, caller: str | None, withheld: bool, rings: int) -> None:
-    """Ring PORT; prints the call id."""
+    """Ring PORT; prints the call id.
+
+    A call placed while another one is still ringing or up is rejected as busy (no call waiting), as the
+    network does; a call placed right after the previous one was hung up rings normally.
+    """
     if bool(caller) == withheld:
         raise click.UsageError("give exactly one of --caller NUMBER or --withheld")
     _send(ctx, {"cmd": "call", "port": port, "caller": caller, "withheld": withheld, "rings": rings})
@@ -218,6 +223,13 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
                        the network, until the radio restarts (AT+CFUN=1,1, CFUN 0/4 then 1, reboot)
       sms-only         registered for SMS only (+CREG: 6, as on LTE without voice); SMS still arrive
       reboot           restart with the profile's boot banner (RDY, Call Ready, ^BOOT ...)
+      clip-repeat [before|after]
+                       the next hang-up (ATH, AT+CHUP, AT+CHLD) makes the modem repeat the call's
+                       RING/+CRING and +CLIP once: before the command's final result (default) or
+                       right after it
+      late-no-carrier  the next hang-up is followed by the profile's call-end lines (NO CARRIER),
+                       held back until the next command line arrives and written just before its
+                       answer, so that they cross it (and a call starting meanwhile) on the wire
       clear            end every fault but `unplug`; held messages are delivered
     """
     _send(ctx, {"cmd": "fault", "port": port, "kind": kind, "args": list(args)})

@@ -41,7 +41,9 @@ REGISTERED = (1, 5, 6, 7)  # home, roaming, and the SMS-only variants of both
 LAC = "1A2B"
 CELL_ID = "00C3D4"
 FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "storage-full",
-               "no-network", "sms-only", "reboot", "clear")
+               "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "clear")
+# where the clip-repeat fault puts the repeated ring: before the hang-up's final result code, or after it
+CLIP_REPEAT_WHERE = ("before", "after")
 STAT_NAMES = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT", "ALL")
 # 27.007 §9.2 / 27.005 §3.2.5 texts for AT+CMEE=2
 CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
@@ -406,6 +408,8 @@ class VirtualModem:
         self._at_log: deque[dict[str, Any]] = deque(maxlen=AT_LOG_ENTRIES)
         self._faults: dict[str, Any] = {}
         self._awaiting_cnma: tuple[str, Timer] | None = None
+        # call-end lines of a hung-up call held back by the late-no-carrier fault until the next command
+        self._late_call_end: tuple[str, ...] = ()
         self._noise_timer: Timer | None = None
         self._timers: list[Timer] = []
         self._cond = threading.Condition()
@@ -448,6 +452,7 @@ class VirtualModem:
         self._powered = False
         self._reg = REG_NONE
         self._prompt = None
+        self._late_call_end = ()
         if self._awaiting_cnma is not None:
             pdu, timer = self._awaiting_cnma
             timer.cancel()
@@ -583,6 +588,9 @@ class VirtualModem:
         if kind in ("cms-error", "cme-error"):
             if len(args) != 1 or not args[0].isdigit():
                 raise ValueError(f"{kind} needs one numeric CODE, e.g. {kind} {500 if kind == 'cms-error' else 14}")
+        elif kind == "clip-repeat":
+            if len(args) > 1 or (args and args[0] not in CLIP_REPEAT_WHERE):
+                raise ValueError("clip-repeat takes at most one argument: before (the default) or after")
         elif args:
             raise ValueError(f"fault {kind} takes no arguments")
         self._loop.run_sync(lambda: self._apply_fault(kind, args))
@@ -800,8 +808,24 @@ class VirtualModem:
 
     def _hang_up(self, command: str) -> None:
         call = self._current_call()
-        if call is not None:
-            self._end_call(call, "hung-up", report=False, command=command)
+        if call is None:
+            return
+        repeat = self._faults.pop("clip-repeat", None)
+        if repeat is not None:
+            # the ring timer fired as the hang-up came in: one more RING/+CLIP of the call being released
+            ring, clip = self.ring_lines(call)
+            lines = ring + clip
+
+            def write_repeat() -> None:
+                for line in lines:
+                    self._urc(line)
+            if repeat == "after":
+                self._later(0.0, write_repeat)  # after the hang-up's final result code
+            else:
+                write_repeat()
+        self._end_call(call, "hung-up", report=False, command=command)
+        if self._faults.pop("late-no-carrier", None) is not None:
+            self._late_call_end = self.DIALECT.call_end_lines
 
     # ---- SIM slots (loop thread) ----------------------------------------------------------------
 
@@ -885,7 +909,12 @@ class VirtualModem:
             self._set_registration(REG_SEARCHING, report=True, after_command=False)
         elif kind == "reboot":
             self._reboot()
+        elif kind == "clip-repeat":
+            self._faults["clip-repeat"] = args[0] if args else "before"
+        elif kind == "late-no-carrier":
+            self._faults["late-no-carrier"] = True
         elif kind == "clear":
+            self._late_call_end = ()
             unplugged = self._faults.get("unplugged")
             searching = self._faults.get("no-network")
             self._faults.clear()
@@ -1061,6 +1090,11 @@ class VirtualModem:
         line = raw[start:]
         self._log("rx", line.encode("latin-1"))
         self._last_line = line
+        if self._late_call_end:
+            # the network's release of the last call crosses this command on the wire
+            late, self._late_call_end = self._late_call_end, ()
+            for text in late:
+                self._urc(text)
         try:
             cmds = split_command_line(line[2:])
         except AtError as exc:
@@ -1671,12 +1705,12 @@ class VirtualModem:
         if cmd.kind == "test":
             return []
         out = []
-        for c in self._calls:
-            if c.state not in ("ringing", "active"):
-                continue
+        current = [c for c in self._calls if c.state in ("ringing", "active")]
+        # <id> numbers the calls in progress from 1 (27.007 §7.18, the index AT+CHLD takes), not all calls ever
+        for index, c in enumerate(current, start=1):
             stat = 4 if c.state == "ringing" else 0
-            number = c.caller or ""
-            out.append(f'+CLCC: {c.id},1,{stat},0,0,"{number}",{_address_type(number) if number else 128}')
+            number = "" if c.withheld or c.caller is None else c.caller
+            out.append(f'+CLCC: {index},1,{stat},0,0,"{number}",{_address_type(number) if number else 128}')
         return out
 
     def _cusd(self, cmd: Cmd) -> list[str]:

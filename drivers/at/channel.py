@@ -8,7 +8,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from simhost_drivers.at.codes import STANDARD_FINALS, FinalCode, error_for_final, is_coded_error
+from simhost_drivers.at.codes import (
+    CALL_PROGRESS_FINALS,
+    CONNECTION_COMMANDS,
+    STANDARD_FINALS,
+    FinalCode,
+    error_for_final,
+    is_coded_error,
+)
 from simhost_drivers.at.errors import (
     AtError,
     CommandInterruptedError,
@@ -46,12 +53,14 @@ UrcHandler = Callable[[str, str | None], None]
 
 @dataclass(frozen=True)
 class Response:
-    """A successful command's information lines; `pdus[i]` is the PDU line after `lines[i]`."""
+    """A successful command's information lines; `pdus[i]` is the PDU line after `lines[i]`; `final_at` is when
+    the final result code was read (time.monotonic() on the reader thread)."""
 
     command: str
     final: str
     lines: tuple[str, ...] = ()
     pdus: tuple[str | None, ...] = ()
+    final_at: float = 0.0
 
     def values(self, prefix: str) -> list[str]:
         """The text after `prefix` of every line starting with it, stripped."""
@@ -85,6 +94,12 @@ class _Pending:
     final: str | None = None
     code: FinalCode | None = None
     interrupted: str | None = None
+    final_at: float = 0.0
+
+    @property
+    def connects(self) -> bool:
+        """Whether a call-progress result (NO CARRIER, BUSY, ...) can be this command's final result."""
+        return self.command.upper().startswith(CONNECTION_COMMANDS)
 
 
 _Call = tuple[_Route, str, str | None]
@@ -120,6 +135,9 @@ class AtChannel:
         self.on_connection_lost = on_connection_lost
         self.consecutive_timeouts = 0
         self.junk_bytes = 0
+        # when the last command's final result code was read (time.monotonic() on the reader thread, so it
+        # orders exactly with the stamps URC handlers take)
+        self.last_final_at = 0.0
         self._transport = transport
         if not probes:
             raise ValueError("at least one resynchronisation probe is needed")
@@ -285,7 +303,7 @@ class AtChannel:
             self.consecutive_timeouts = 0
             if pending.code is None or not pending.code.success:
                 raise error_for_final(command, pending.final, pending.code)
-            return Response(command, pending.final, tuple(pending.lines), tuple(pending.pdus))
+            return Response(command, pending.final, tuple(pending.lines), tuple(pending.pdus), pending.final_at)
 
     def interrupt(self, reason: str) -> None:
         """Give up the command in flight now (it raises CommandInterruptedError) instead of at its timeout:
@@ -479,11 +497,12 @@ class AtChannel:
             if text == pending.command:
                 return calls
             code = self._final(text)
-            if code is not None:
+            if code is not None and (pending.connects or text not in CALL_PROGRESS_FINALS):
                 pending.final, pending.code = text, code
+                pending.final_at = self.last_final_at = time.monotonic()
                 self._cond.notify_all()
                 return calls
-            if self._is_response_line(pending, text):
+            if code is None and self._is_response_line(pending, text):
                 pending.lines.append(text)
                 pending.pdus.append(None)
                 if pending.pdu:

@@ -31,6 +31,11 @@ STANDARD_FINALS: tuple[FinalCode, ...] = (
     FinalCode("NO DIALTONE", False, e.CallFailedError),
 )
 
+# Call-progress results (V.250 §5.7.1) end only the commands that set up a connection (ATD, ATA, ATO). After any
+# other command they are the modem reporting that a call ended, unsolicited, whatever command they cross.
+CALL_PROGRESS_FINALS: frozenset[str] = frozenset({"NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE"})
+CONNECTION_COMMANDS: tuple[str, ...] = ("ATD", "ATA", "ATO")
+
 # Vendor finals a driver may declare.
 COMMAND_NOT_SUPPORT = FinalCode("COMMAND NOT SUPPORT", False, e.NotSupportedError)
 

@@ -13,6 +13,7 @@ from simhost_drivers.modems.registry import (
 )
 from simhost_drivers.modems.simcom import SimcomDriver
 from simhost_drivers.modems.types import (
+    CallEntry,
     IccidQuery,
     ModemInfo,
     Quirks,
@@ -22,6 +23,7 @@ from simhost_drivers.modems.types import (
 
 __all__ = [
     "BACKENDS",
+    "CallEntry",
     "GenericDriver",
     "HuaweiDriver",
     "IccidQuery",

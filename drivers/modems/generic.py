@@ -21,6 +21,7 @@ from simhost_drivers.at.errors import (
 )
 from simhost_drivers.modems import parsing as p
 from simhost_drivers.modems.types import (
+    CallEntry,
     IccidQuery,
     ModemInfo,
     Quirks,
@@ -104,7 +105,8 @@ class GenericDriver:
     Event callbacks (`on_*` attributes, set by the worker) are called on the channel's reader
     thread and must be quick: on_new_message(memory, index), on_direct_message(pdu_hex),
     on_status_report(pdu_hex or (memory, index)), on_ring(), on_clip(number, type, validity),
-    on_sim_change(state), on_registration(stat), on_boot(line), on_connection_lost(exc).
+    on_call_end() (NO CARRIER: a call ended), on_sim_change(state), on_registration(stat), on_boot(line),
+    on_connection_lost(exc).
     """
 
     name: ClassVar[str] = "generic"
@@ -129,6 +131,7 @@ class GenericDriver:
         self.on_status_report: Callable[[str | tuple[str, int]], None] = _ignore
         self.on_ring: Callable[[], None] = _ignore
         self.on_clip: Callable[[str, int | None, int | None], None] = _ignore
+        self.on_call_end: Callable[[], None] = _ignore
         self.on_sim_change: Callable[[str], None] = _ignore
         self.on_registration: Callable[[RegistrationState], None] = _ignore
         self.on_boot: Callable[[str], None] = _ignore
@@ -149,6 +152,7 @@ class GenericDriver:
         ch.register_urc("RING", self._on_ring)
         ch.register_urc("+CRING:", self._on_ring)
         ch.register_urc("+CLIP:", self._on_clip)
+        ch.register_urc("NO CARRIER", self._on_call_end)
         ch.register_urc("+CREG:", self._on_creg)
         ch.register_urc("+CEREG:", self._on_creg)
         for prefix in self.quirks.sim_prefixes:
@@ -181,6 +185,9 @@ class GenericDriver:
 
     def _on_clip(self, line: str, pdu: str | None) -> None:
         self.on_clip(*p.clip_fields(line[len("+CLIP:"):]))
+
+    def _on_call_end(self, line: str, pdu: str | None) -> None:
+        self.on_call_end()
 
     def _on_creg(self, line: str, pdu: str | None) -> None:
         # URC form (AT+CREG=1 or 2): <stat>[,"<lac>","<ci>"]; the <n>,<stat> form only answers AT+CREG?
@@ -489,6 +496,27 @@ class GenericDriver:
             self.log.warning("%s: %s refused (%s)", self.channel.name, command, exc.final)
             return False
         return True
+
+    def current_calls(self) -> list[CallEntry] | None:
+        """The calls in progress from AT+CLCC; None when the modem refuses the command."""
+        try:
+            response = self._cmd("AT+CLCC", expect=("+CLCC:",))
+        except CommandError as exc:
+            self.log.info("%s: AT+CLCC refused (%s)", self.channel.name, exc.final)
+            return None
+        found = []
+        for value in response.values("+CLCC:"):
+            try:
+                found.append(p.clcc_entry(value))
+            except ResponseError as exc:
+                self.log.warning("%s: unreadable call list entry: %s", self.channel.name, exc)
+        return found
+
+    @property
+    def last_answer_at(self) -> float:
+        """When the last command's final result code was read (time.monotonic(), stamped on the reader thread
+        like the worker's URC stamps, so the two order exactly)."""
+        return self.channel.last_final_at
 
     def reset(self) -> None:
         """Restart the modem (radio and all) with the family's command; it drops off the line for a while.

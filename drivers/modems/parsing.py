@@ -1,11 +1,11 @@
-"""Parsers for 27.005/27.007 answers: fields, +CSQ, +CREG, +CPMS, +CMGL/+CMGR, +CLIP, ICCID."""
+"""Parsers for 27.005/27.007 answers: fields, +CSQ, +CREG, +CPMS, +CMGL/+CMGR, +CLIP, +CLCC, ICCID."""
 
 from __future__ import annotations
 
 import re
 
 from simhost_drivers.at.errors import ResponseError
-from simhost_drivers.modems.types import RegistrationState, StoredPdu
+from simhost_drivers.modems.types import CallEntry, RegistrationState, StoredPdu
 
 CSQ_UNKNOWN = 99
 CSQ_MAX = 31
@@ -179,6 +179,17 @@ def clip_fields(value: str) -> tuple[str, int | None, int | None]:
     number_type = optional_int(fields[1]) if len(fields) > 1 else None
     validity = optional_int(fields[5]) if len(fields) > 5 else None
     return number, number_type, validity
+
+
+def clcc_entry(value: str) -> CallEntry:
+    """One call from `1,1,4,0,0,"+7916...",145` (+CLCC, 27.007 §7.18); number and type are optional."""
+    fields = split_fields(value)
+    if len(fields) < 5:
+        raise ResponseError(f"+CLCC: expected id,dir,stat,mode,mpty: {value!r}")
+    index, direction, stat, mode, mpty = (to_int(f, "+CLCC field") for f in fields[:5])
+    number = fields[5] if len(fields) > 5 else None
+    number_type = optional_int(fields[6]) if len(fields) > 6 else None
+    return CallEntry(index, direction, stat, mode, mpty == 1, number, number_type)
 
 
 def iccid_from(text: str) -> str | None:

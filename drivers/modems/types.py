@@ -42,6 +42,28 @@ class StoredPdu:
 
 
 @dataclass(frozen=True)
+class CallEntry:
+    """One call in progress as AT+CLCC lists it (TS 27.007 §7.18).
+
+    `direction` 0 mobile originated, 1 mobile terminated; `stat` 0 active, 1 held, 2 dialing, 3 alerting,
+    4 incoming, 5 waiting; `number` is None when the modem gives none, "" when the caller withholds it.
+    """
+
+    index: int
+    direction: int
+    stat: int
+    mode: int
+    multiparty: bool
+    number: str | None = None
+    number_type: int | None = None
+
+    @property
+    def incoming(self) -> bool:
+        """An incoming call not yet answered: ringing (4) or waiting (5)."""
+        return self.direction == 1 and self.stat in (4, 5)
+
+
+@dataclass(frozen=True)
 class ModemInfo:
     """What init() found out; `notes` lists optional settings the modem refused."""
 

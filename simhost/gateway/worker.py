@@ -115,6 +115,7 @@ class _Event:
     REPORT = "report"
     RING = "ring"
     CLIP = "clip"
+    CALL_END = "call-end"
     SIM = "sim"
     REG = "registration"
     LOST = "lost"
@@ -251,6 +252,7 @@ class PortWorker(threading.Thread):
         driver.on_ring = lambda: self.events.put((_Event.RING, (time.monotonic(), datetime.now(UTC))))
         driver.on_clip = lambda number, ntype, validity: self.events.put(
             (_Event.CLIP, (time.monotonic(), datetime.now(UTC), number, ntype, validity)))
+        driver.on_call_end = lambda: self.events.put((_Event.CALL_END, (time.monotonic(),)))
         driver.on_sim_change = lambda *args: self.events.put((_Event.SIM, args))
         driver.on_registration = lambda stat: self.events.put((_Event.REG, (stat,)))
         driver.on_boot = lambda *args: self.events.put((_Event.SIM, ("modem restarted", *args)))
@@ -260,6 +262,8 @@ class PortWorker(threading.Thread):
         self._absorb_info(info)
         self._sweep()
         self._refresh_health()
+        # a call that started ringing while the port was away is hung up now, not at its next ring
+        self._act(self.calls.listed(driver.current_calls(), time.monotonic()), datetime.now(UTC))
         self._set_state(PortState.READY)
         self._ready_at = time.monotonic()
         self.ready.set()
@@ -268,6 +272,7 @@ class PortWorker(threading.Thread):
     def _drain_events(self) -> None:
         self._pushed_back = None
         self._unregistered_since = None
+        self.calls = CallCorrelator()  # stamps of the last session's lines and hang-ups mean nothing now
         while True:
             try:
                 self.events.get_nowait()
@@ -327,9 +332,7 @@ class PortWorker(threading.Thread):
             except MemoryFullError:
                 self.log.warning("port %s: SIM storage full; sweeping it", self.config.name)
                 self._sweep()
-            decision = self.calls.tick(now)
-            if decision is not None:
-                self._hang_up(decision, datetime.now(UTC))
+            self._act(self.calls.tick(now), datetime.now(UTC))
             reset_at = self._reset_at()
             if reset_at is not None and now >= reset_at:
                 self._reset_modem(now)
@@ -365,11 +368,11 @@ class PortWorker(threading.Thread):
             else:
                 self._read_and_store(str(item[0]), int(item[1]))
         elif kind == _Event.RING:
-            self.calls.ring(args[0])
+            self._act(self.calls.ring(args[0]), args[1])
         elif kind == _Event.CLIP:
-            decision = self.calls.clip(args[0], args[2], args[3], args[4])
-            if decision is not None:
-                self._hang_up(decision, args[1])
+            self._act(self.calls.clip(args[0], args[2], args[3], args[4]), args[1])
+        elif kind == _Event.CALL_END:
+            self.calls.call_ended(args[0])
         elif kind == _Event.SIM:
             raise ConnectionError(f"SIM state changed: {args}")
         elif kind == _Event.REG:
@@ -410,12 +413,22 @@ class PortWorker(threading.Thread):
         if iccid != self.status.iccid:
             raise ConnectionError(f"SIM changed: ICCID {self.status.iccid} -> {iccid}")
 
+    def _act(self, decision: CallDecision | None, when: datetime) -> None:
+        """Do what the call correlator decided: ask AT+CLCC (and act on its answer) or hang up and record."""
+        if decision is not None and decision.check:
+            decision = self.calls.listed(self._driver.current_calls(), time.monotonic())
+        if decision is not None and decision.hang_up:
+            self._hang_up(decision, when)
+
     def _hang_up(self, decision: CallDecision, when: datetime) -> None:
         call = decision.call
+        done = False
         try:
-            self._driver.hang_up()
+            done = bool(self._driver.hang_up())
         finally:
-            self.calls.hung_up(call, time.monotonic())
+            # the answer's stamp, taken on the reader thread: lines read before it are this call's
+            answered_at = getattr(self._driver, "last_answer_at", None) or time.monotonic()
+            self.calls.hung_up(call, answered_at, refused=not done)
             self.spool.store_call(self._who(), call.caller, call.caller_type, when)
             self.status.calls += 1
 

@@ -97,6 +97,25 @@ def test_failure_finals(modem: FakeModem, channel: AtChannel, final: str,
     assert caught.value.code is None
 
 
+@pytest.mark.parametrize("command", ["AT+CLCC", "ATH", "AT+CHUP", "AT"])
+def test_no_carrier_crossing_another_command_is_unsolicited(modem: FakeModem, channel: AtChannel,
+                                                            command: str) -> None:
+    ended = Urcs()
+    channel.register_urc("NO CARRIER", ended)
+    modem.on(command, "NO CARRIER", '+CLCC: 1,1,4,0,0,"+79161234567",145', "OK")
+    response = channel.command(command, expect=("+CLCC:",))
+    assert response.final == "OK"
+    assert response.lines == ('+CLCC: 1,1,4,0,0,"+79161234567",145',)
+    assert ended.wait(1)
+    assert ended.seen == [("NO CARRIER", None)]
+    assert response.final_at == channel.last_final_at > 0
+
+
+def test_no_carrier_without_a_route_is_no_bare_answer_line(modem: FakeModem, channel: AtChannel) -> None:
+    modem.on("AT+CGSN", "NO CARRIER", "861234567890123", "OK")
+    assert channel.command("AT+CGSN", expect=None).lines == ("861234567890123",)
+
+
 def test_finals_match_whole_lines_only(modem: FakeModem, channel: AtChannel) -> None:
     modem.on("AT+X", "OKAY", "ERRORS", "+CME ERROR:", "OK")
     response = channel.command("AT+X", expect=("OK", "ERR", "+CME"))

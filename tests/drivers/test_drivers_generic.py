@@ -129,6 +129,16 @@ def test_hang_up_and_ack(modem: FakeModem, driver: GenericDriver) -> None:
     assert modem.commands[-3:] == ["ATH", "AT+CNMA", "AT"]
 
 
+def test_current_calls_and_refusal(modem: FakeModem, driver: GenericDriver) -> None:
+    modem.on("AT+CLCC", '+CLCC: 1,1,4,0,0,"+79161234567",145', "OK")
+    [entry] = driver.current_calls() or []
+    assert (entry.incoming, entry.number, entry.number_type) == (True, "+79161234567", 145)
+    modem.on("AT+CLCC", "OK")
+    assert driver.current_calls() == []
+    modem.on("AT+CLCC", "ERROR")
+    assert driver.current_calls() is None
+
+
 def test_connection_lost_reaches_the_callback(modem: FakeModem, driver: GenericDriver) -> None:
     lost = threading.Event()
     driver.on_connection_lost = lambda exc: lost.set()

@@ -82,6 +82,17 @@ def test_clip_fields() -> None:
     assert p.clip_fields(' "79161234567",129') == ("79161234567", 129, None)
 
 
+def test_clcc_entry() -> None:
+    ringing = p.clcc_entry(' 1,1,4,0,0,"+79161234567",145')
+    assert (ringing.index, ringing.number, ringing.number_type, ringing.incoming) == (1, "+79161234567", 145, True)
+    assert p.clcc_entry('2,1,5,0,0,"",128').incoming  # waiting, withheld
+    assert p.clcc_entry("1,1,4,0,0").number is None
+    assert not p.clcc_entry('1,0,2,0,0,"112",129').incoming  # one we dial
+    assert not p.clcc_entry('1,1,0,0,0,"+79161234567",145').incoming  # answered
+    with pytest.raises(ResponseError):
+        p.clcc_entry("1,1,4")
+
+
 def test_iccid_forms() -> None:
     assert p.iccid_from(ICCID) == ICCID
     assert p.iccid_from(f'"{ICCID}F"') == ICCID
