@@ -151,10 +151,28 @@ def _port_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     return value
 
 
+class DriverChoice(click.Choice[str]):
+    """The modem drivers of the drivers' one registry, read only when a driver name is checked or listed (loading
+    the drivers for every command would slow `simhost --help` down)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from simhost_drivers.modems.registry import BACKENDS
+
+        return tuple(sorted(BACKENDS))
+
+    @choices.setter
+    def choices(self, _value: object) -> None:
+        pass
+
+
 @port.command("add")
 @click.argument("name", callback=_port_name)
 @click.option("--url", required=True, help="pyserial URL: /dev/serial/by-path/..., socket://host:port, spy://...")
-@click.option("--driver", type=click.Choice(["generic", "simcom", "quectel", "huawei"]), default=None,
+@click.option("--driver", type=DriverChoice(), default=None,
               help="Modem driver; by default it is chosen by probing AT+CGMI/AT+CGMM.")
 @click.pass_obj
 @friendly_errors

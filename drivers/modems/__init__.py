@@ -15,6 +15,7 @@ from simhost_drivers.modems.simcom import SimcomDriver
 from simhost_drivers.modems.types import (
     CallEntry,
     IccidQuery,
+    ModemDriver,
     ModemInfo,
     Quirks,
     RegistrationState,
@@ -27,6 +28,7 @@ __all__ = [
     "GenericDriver",
     "HuaweiDriver",
     "IccidQuery",
+    "ModemDriver",
     "ModemInfo",
     "QuectelDriver",
     "Quirks",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from simhost_drivers.at.channel import AtChannel, Response
 from simhost_drivers.at.errors import (
@@ -19,7 +18,9 @@ from simhost_drivers.at.errors import (
     SimPinRequiredError,
     SimPukRequiredError,
 )
+from simhost_drivers.modems import events as ev
 from simhost_drivers.modems import parsing as p
+from simhost_drivers.modems.events import EventSink
 from simhost_drivers.modems.types import (
     CallEntry,
     IccidQuery,
@@ -66,10 +67,6 @@ def storages_to_drain(offered: list[str]) -> list[str]:
     return chosen
 
 
-def _ignore(*_args: Any) -> None:
-    """Default event callback: the worker replaces it."""
-
-
 def sync_channel(channel: AtChannel) -> None:
     """Get an OK to `ATE0 V1` (bytes left over from before the port was opened are skipped).
 
@@ -102,11 +99,8 @@ def make_and_model(channel: AtChannel) -> tuple[str, str]:
 class GenericDriver:
     """A 27.005/27.007 modem on an AtChannel; synchronous methods for the port worker's thread.
 
-    Event callbacks (`on_*` attributes, set by the worker) are called on the channel's reader
-    thread and must be quick: on_new_message(memory, index), on_direct_message(pdu_hex),
-    on_status_report(pdu_hex or (memory, index)), on_ring(), on_clip(number, type, validity),
-    on_call_end() (NO CARRIER: a call ended), on_sim_change(state), on_registration(stat), on_boot(line),
-    on_connection_lost(exc).
+    What the modem reports on its own goes as typed events (simhost_drivers.modems.events) to one receiver,
+    `on_event`, set by the worker; it is called on the channel's reader thread and must be quick.
     """
 
     name: ClassVar[str] = "generic"
@@ -114,8 +108,10 @@ class GenericDriver:
 
     @classmethod
     def matches(cls, manufacturer: str, model: str) -> bool:
-        """Whether this driver is meant for a modem answering AT+CGMI/AT+CGMM so."""
-        return False
+        """Whether this driver is meant for a modem answering AT+CGMI/AT+CGMM so (by its declared quirks)."""
+        quirks = cls.DEFAULT_QUIRKS
+        return (any(word in manufacturer.upper() for word in quirks.manufacturers)
+                or (model.upper().startswith(quirks.model_prefixes) and bool(quirks.model_prefixes)))
 
     def __init__(self, channel: AtChannel, *, quirks: Quirks | None = None) -> None:
         self.channel = channel
@@ -126,16 +122,7 @@ class GenericDriver:
         self.storages: tuple[str, ...] = ()  # what a full sweep drains, self.memory first
         self.usage: dict[str, tuple[int, int]] = {}  # (used, total) per memory, as last seen
         self.cnmi: str | None = None  # the AT+CNMI parameters init set
-        self.on_new_message: Callable[[str, int], None] = _ignore
-        self.on_direct_message: Callable[[str], None] = _ignore
-        self.on_status_report: Callable[[str | tuple[str, int]], None] = _ignore
-        self.on_ring: Callable[[], None] = _ignore
-        self.on_clip: Callable[[str, int | None, int | None], None] = _ignore
-        self.on_call_end: Callable[[], None] = _ignore
-        self.on_sim_change: Callable[[str], None] = _ignore
-        self.on_registration: Callable[[RegistrationState], None] = _ignore
-        self.on_boot: Callable[[str], None] = _ignore
-        self.on_connection_lost: Callable[[Exception], None] = _ignore
+        self.on_event: EventSink = ev.ignore
         channel.add_final_codes(self.quirks.extra_finals)
         channel.ignore(self.quirks.noise_prefixes)
         channel.on_connection_lost = self._connection_lost
@@ -161,49 +148,48 @@ class GenericDriver:
             ch.register_urc(line, self._on_boot)
 
     def _connection_lost(self, exc: ConnectionLostError) -> None:
-        self.on_connection_lost(exc)
+        self.on_event(ev.ConnectionLost(exc))
 
     def _on_cmti(self, line: str, pdu: str | None) -> None:
-        memory, index = p.memory_index(line[len("+CMTI:"):], "+CMTI")
-        self.on_new_message(memory, index)
+        self.on_event(ev.NewMessage(*p.memory_index(line[len("+CMTI:"):], "+CMTI")))
 
     def _on_cmt(self, line: str, pdu: str | None) -> None:
         if pdu is None:
             raise ResponseError(f"{line!r} came without its PDU line; the message stays unread")
-        self.on_direct_message(p.check_pdu(pdu, line))
+        self.on_event(ev.DirectMessage(p.check_pdu(pdu, line)))
 
     def _on_cdsi(self, line: str, pdu: str | None) -> None:
-        self.on_status_report(p.memory_index(line[len("+CDSI:"):], "+CDSI"))
+        self.on_event(ev.StoredReport(*p.memory_index(line[len("+CDSI:"):], "+CDSI")))
 
     def _on_cds(self, line: str, pdu: str | None) -> None:
         if pdu is None:
             raise ResponseError(f"{line!r} came without its PDU line")
-        self.on_status_report(p.check_pdu(pdu, line))
+        self.on_event(ev.DirectReport(p.check_pdu(pdu, line)))
 
     def _on_ring(self, line: str, pdu: str | None) -> None:
-        self.on_ring()
+        self.on_event(ev.Ring())
 
     def _on_clip(self, line: str, pdu: str | None) -> None:
-        self.on_clip(*p.clip_fields(line[len("+CLIP:"):]))
+        self.on_event(ev.CallerId(*p.clip_fields(line[len("+CLIP:"):])))
 
     def _on_call_end(self, line: str, pdu: str | None) -> None:
-        self.on_call_end()
+        self.on_event(ev.CallEnded())
 
     def _on_creg(self, line: str, pdu: str | None) -> None:
         # URC form (AT+CREG=1 or 2): <stat>[,"<lac>","<ci>"]; the <n>,<stat> form only answers AT+CREG?
         state = p.registration_urc(line.split(":", 1)[1])
         if state is not None:
-            self.on_registration(state)
+            self.on_event(ev.Registration(state))
         else:
             self.log.debug("%s: registration line in the answer form outside a command: %r", self.channel.name, line)
 
     def _on_sim(self, line: str, pdu: str | None) -> None:
-        self.on_sim_change(line)
+        self.on_event(ev.SimChanged(line))
 
     def _on_boot(self, line: str, pdu: str | None) -> None:
         # a command in flight will never be answered: give it up now rather than at its timeout
         self.channel.interrupt(f"the modem restarted ({line})")
-        self.on_boot(line)
+        self.on_event(ev.Booted(line))
 
     # ---- commands (worker thread) ----------------------------------------------------------
 

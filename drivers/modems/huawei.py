@@ -20,6 +20,7 @@ class HuaweiDriver(GenericDriver):
 
     name: ClassVar[str] = "huawei"
     DEFAULT_QUIRKS: ClassVar[Quirks] = Quirks(
+        manufacturers=("HUAWEI",),
         hangup_command="AT+CHUP",
         iccid_queries=(IccidQuery("AT^ICCID?", "^ICCID:"),),
         noise_prefixes=HUAWEI_NOISE,
@@ -34,7 +35,3 @@ class HuaweiDriver(GenericDriver):
         # message stays with its SIM; status reports wait in "SR", which the sweep drains too.
         receive_storage="SM",
     )
-
-    @classmethod
-    def matches(cls, manufacturer: str, model: str) -> bool:
-        return "HUAWEI" in manufacturer.upper()

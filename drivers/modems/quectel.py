@@ -13,6 +13,7 @@ class QuectelDriver(GenericDriver):
 
     name: ClassVar[str] = "quectel"
     DEFAULT_QUIRKS: ClassVar[Quirks] = Quirks(
+        manufacturers=("QUECTEL",),
         hangup_command="AT+CHUP",
         iccid_queries=(IccidQuery("AT+QCCID", "+QCCID:"),),
         noise_prefixes=("+QIND:", "+QUSIM:"),
@@ -26,7 +27,3 @@ class QuectelDriver(GenericDriver):
         # ME would keep every SIM's messages in the module. The sweep drains ME (left from before) anyway.
         receive_storage="SM",
     )
-
-    @classmethod
-    def matches(cls, manufacturer: str, model: str) -> bool:
-        return "QUECTEL" in manufacturer.upper()

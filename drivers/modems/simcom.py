@@ -13,6 +13,8 @@ class SimcomDriver(GenericDriver):
 
     name: ClassVar[str] = "simcom"
     DEFAULT_QUIRKS: ClassVar[Quirks] = Quirks(
+        manufacturers=("SIMCOM",),
+        model_prefixes=("SIM8", "SIM9", "SIMCOM"),
         hangup_command="ATH",
         iccid_queries=(IccidQuery("AT+CCID"),),
         boot_lines=("RDY", "Call Ready", "SMS Ready"),
@@ -21,8 +23,3 @@ class SimcomDriver(GenericDriver):
         # their own (see storages_to_drain).
         receive_storage="SM",
     )
-
-    @classmethod
-    def matches(cls, manufacturer: str, model: str) -> bool:
-        return ("SIMCOM" in manufacturer.upper()
-                or model.upper().startswith(("SIM8", "SIM9", "SIMCOM")))

@@ -1,27 +1,15 @@
-"""What drivers return and declare: ModemInfo, StoredPdu, registration states, Quirks."""
+"""What drivers return and declare (ModemInfo, StoredPdu, CallEntry, Quirks) and the ModemDriver contract."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Protocol
 
 from simhost_drivers.at.codes import FinalCode
+from simhost_drivers.modems.events import EventSink, RegistrationState
 
-
-class RegistrationState(StrEnum):
-    """Network registration (AT+CREG <stat>), as words."""
-
-    NOT_REGISTERED = "not-registered"
-    HOME = "home"
-    SEARCHING = "searching"
-    DENIED = "denied"
-    UNKNOWN = "unknown"
-    ROAMING = "roaming"
-
-    @property
-    def registered(self) -> bool:
-        """Whether the modem can receive SMS: registered at home or roaming (SMS-only registrations included)."""
-        return self in (RegistrationState.HOME, RegistrationState.ROAMING)
+__all__ = ["CallEntry", "IccidQuery", "ModemDriver", "ModemInfo", "Quirks", "RegistrationState", "StoredPdu",
+           "TransientError"]
 
 
 @dataclass(frozen=True)
@@ -138,5 +126,63 @@ class Quirks:
     receive_storage: str = "SM"
     sim_prefixes: tuple[str, ...] = ("+CPIN:",)
     boot_lines: tuple[str, ...] = ("RDY",)
+    # How probing recognises the family: a word in the AT+CGMI answer, or the start of the AT+CGMM answer.
+    manufacturers: tuple[str, ...] = ()
+    model_prefixes: tuple[str, ...] = ()
     # Errors retried in place (a few short pauses) before they count as a failure of the session.
     transient_errors: tuple[TransientError, ...] = GENERIC_TRANSIENT_ERRORS
+
+
+class ModemDriver(Protocol):
+    """What a gateway may ask of a modem driver (the generic driver and its vendor variants implement it).
+
+    Commands are synchronous and run on the port worker's thread; what the modem reports unasked goes as typed
+    events (simhost_drivers.modems.events) to `on_event`, on the channel's reader thread.
+    """
+
+    quirks: Quirks
+    on_event: EventSink
+    memory: str | None  # the receive storage, read between sweeps
+    read_memory: str | None  # the memory reads and deletes go to now
+    storages: tuple[str, ...]  # every memory a full sweep drains, `memory` first
+    usage: dict[str, tuple[int, int]]  # (used, total) per memory, as last seen
+
+    @property
+    def name(self) -> str: ...
+
+    def init(self) -> ModemInfo: ...
+
+    def iccid(self) -> str | None: ...
+
+    def registration(self) -> RegistrationState: ...
+
+    def signal_dbm(self) -> int | None: ...
+
+    def storages_status(self) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]: ...
+
+    def notifications_lost(self) -> bool: ...
+
+    def list_messages(self, stat: int = ..., memory: str | None = None) -> list[StoredPdu]: ...
+
+    def read_message(self, index: int, memory: str | None = None) -> StoredPdu | None: ...
+
+    def delete_message(self, index: int, memory: str | None = None) -> None: ...
+
+    def restore_memory(self) -> None: ...
+
+    def ack_direct(self) -> bool: ...
+
+    def hang_up(self) -> bool: ...
+
+    def current_calls(self) -> list[CallEntry] | None: ...
+
+    @property
+    def last_answer_at(self) -> float: ...
+
+    def reset(self) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def send_pdu(self, pdu_hex: str, tpdu_len: int) -> int: ...
+
+    def close(self) -> None: ...

@@ -8,7 +8,7 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
 from simhost.gateway.spool import OutboxRow, PortScope, Spool
-from simhost.gateway.worker import PortConfig, PortStatus, PortWorker
+from simhost.gateway.worker import DriverFactory, PortConfig, PortStatus, PortWorker
 from simhost.models import Port
 from simhost.mqtt import AckingPublisher, make_client
 from simhost.payloads import PayloadError, parse_object
@@ -272,7 +272,7 @@ class Gateway:
         settings: Settings,
         engine: Engine,
         ports: Sequence[PortConfig],
-        open_driver: Callable[[PortConfig], Any],
+        open_driver: DriverFactory,
         *,
         gateway_id: str | None = None,
         worker_options: dict[str, Any] | None = None,

@@ -14,10 +14,12 @@ from enum import StrEnum
 from typing import Any
 
 from simhost.gateway.calls import CallCorrelator, CallDecision
-from simhost.gateway.spool import PortIdentity, Spool
+from simhost.gateway.spool import PortIdentity, Spool, StoreResult
 from simhost_drivers.at.errors import CommandError, MemoryFullError
+from simhost_drivers.modems import events as ev
 from simhost_drivers.modems import open_driver
-from simhost_drivers.modems.types import RegistrationState
+from simhost_drivers.modems.events import ModemEvent
+from simhost_drivers.modems.types import ModemDriver, ModemInfo
 
 log = logging.getLogger("simhost.worker")
 
@@ -101,25 +103,20 @@ class PortConfig:
     msisdn: str | None = None
 
 
-DriverFactory = Callable[[PortConfig], Any]
+DriverFactory = Callable[[PortConfig], ModemDriver]
 
 
-def open_port_driver(config: PortConfig) -> Any:
+def open_port_driver(config: PortConfig) -> ModemDriver:
     """The driver for a registered port: the one it names, else the one probing picks."""
     return open_driver(config.url, name=config.driver, port_name=config.name)
 
 
-class _Event:
-    NEW = "new"
-    DIRECT = "direct"
-    REPORT = "report"
-    RING = "ring"
-    CLIP = "clip"
-    CALL_END = "call-end"
-    SIM = "sim"
-    REG = "registration"
-    LOST = "lost"
-    WAKE = "wake"
+@dataclass(frozen=True)
+class _Wake:
+    """Put on the event queue to wake the worker (to stop, or to look at the clock)."""
+
+
+WAKE = _Wake()
 
 
 class PortWorker(threading.Thread):
@@ -157,14 +154,14 @@ class PortWorker(threading.Thread):
         self.stable_session_s = stable_session_s
         self._ready_at: float | None = None
         self.status = PortStatus(port=config.name, msisdn=config.msisdn)
-        self.events: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self.events: queue.Queue[ModemEvent | _Wake] = queue.Queue()
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self.calls = CallCorrelator()
         self.log = logging.getLogger(f"simhost.worker.{config.name}")
-        self._driver: Any = None
+        self._driver: ModemDriver | None = None
         self._last_iccid: str | None = None
-        self._pushed_back: tuple[str, tuple[Any, ...]] | None = None
+        self._pushed_back: ModemEvent | None = None
         self._unregistered_since: float | None = None
         self._last_reset: float | None = None
         self._state_cond = threading.Condition()
@@ -174,7 +171,7 @@ class PortWorker(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-        self.events.put((_Event.WAKE, ()))
+        self.events.put(WAKE)
 
     def run(self) -> None:
         failures = 0
@@ -204,6 +201,13 @@ class PortWorker(threading.Thread):
         delay = min(self.backoff_max_s, BACKOFF_MIN_S * 2 ** min(failures, 10))
         delay *= 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
         self.stopping.wait(delay)
+
+    @property
+    def driver(self) -> ModemDriver:
+        """The open session's driver."""
+        if self._driver is None:
+            raise ConnectionError("no session: the modem is not open")
+        return self._driver
 
     def _close_driver(self) -> None:
         driver, self._driver = self._driver, None
@@ -246,17 +250,7 @@ class PortWorker(threading.Thread):
         self._drain_events()
         driver = self.open_driver(self.config)
         self._driver = driver
-        driver.on_new_message = lambda mem, index: self.events.put((_Event.NEW, (mem, index)))
-        driver.on_direct_message = lambda pdu: self.events.put((_Event.DIRECT, (pdu,)))
-        driver.on_status_report = lambda item: self.events.put((_Event.REPORT, (item,)))
-        driver.on_ring = lambda: self.events.put((_Event.RING, (time.monotonic(), datetime.now(UTC))))
-        driver.on_clip = lambda number, ntype, validity: self.events.put(
-            (_Event.CLIP, (time.monotonic(), datetime.now(UTC), number, ntype, validity)))
-        driver.on_call_end = lambda: self.events.put((_Event.CALL_END, (time.monotonic(),)))
-        driver.on_sim_change = lambda *args: self.events.put((_Event.SIM, args))
-        driver.on_registration = lambda stat: self.events.put((_Event.REG, (stat,)))
-        driver.on_boot = lambda *args: self.events.put((_Event.SIM, ("modem restarted", *args)))
-        driver.on_connection_lost = lambda exc: self.events.put((_Event.LOST, (exc,)))
+        driver.on_event = self.events.put
         self._set_state(PortState.INITIALIZING)
         info = driver.init()
         self._absorb_info(info)
@@ -279,18 +273,18 @@ class PortWorker(threading.Thread):
             except queue.Empty:
                 return
 
-    def _absorb_info(self, info: Any) -> None:
-        iccid = getattr(info, "iccid", None)
+    def _absorb_info(self, info: ModemInfo) -> None:
+        iccid = info.iccid
         self.status.iccid = iccid
-        self.status.imsi = getattr(info, "imsi", None)
-        self.status.imei = getattr(info, "imei", None)
-        self.status.manufacturer = getattr(info, "manufacturer", None)
-        self.status.model = getattr(info, "model", None)
-        self.status.driver = getattr(self._driver, "name", None)
-        self.status.operator = getattr(info, "operator", None)
-        self.status.storage_memory = getattr(info, "storage", None)
+        self.status.imsi = info.imsi
+        self.status.imei = info.imei
+        self.status.manufacturer = info.manufacturer
+        self.status.model = info.model
+        self.status.driver = self.driver.name
+        self.status.operator = info.operator
+        self.status.storage_memory = info.storage
         # a number registered for the port wins over what the SIM says about itself
-        self.status.msisdn = self.config.msisdn or getattr(info, "msisdn", None)
+        self.status.msisdn = self.config.msisdn or info.msisdn
         if self._last_iccid is not None and iccid != self._last_iccid:
             self.log.warning("port %s: SIM changed from ICCID %s to %s", self.config.name,
                              self._last_iccid, iccid)
@@ -301,7 +295,7 @@ class PortWorker(threading.Thread):
         return PortIdentity(self.config.name, self.status.iccid or "unknown", self.status.msisdn)
 
     def _loop(self) -> None:
-        driver = self._driver
+        driver = self.driver
         next_sweep = time.monotonic() + self.sweep_interval_s
         next_health = time.monotonic() + self.health_interval_s
         last_activity = time.monotonic()
@@ -315,20 +309,21 @@ class PortWorker(threading.Thread):
             if reset_at is not None:
                 deadlines.append(reset_at)
             timeout = max(0.0, min(deadlines) - now)
+            event: ModemEvent | _Wake
             try:
                 if self._pushed_back is not None:
-                    (kind, args), self._pushed_back = self._pushed_back, None
+                    event, self._pushed_back = self._pushed_back, None
                 else:
-                    kind, args = self.events.get(timeout=timeout)
+                    event = self.events.get(timeout=timeout)
             except queue.Empty:
-                kind, args = _Event.WAKE, ()
+                event = WAKE
             now = time.monotonic()
-            if kind == _Event.LOST:
-                raise ConnectionError(f"modem connection lost: {args[0]}")
-            if kind != _Event.WAKE:
+            if isinstance(event, ev.ConnectionLost):
+                raise ConnectionError(f"modem connection lost: {event.error}")
+            if not isinstance(event, _Wake):
                 last_activity = now
             try:
-                self._handle(kind, args)
+                self._handle(event)
             except MemoryFullError:
                 self.log.warning("port %s: SIM storage full; sweeping it", self.config.name)
                 self._sweep()
@@ -348,39 +343,41 @@ class PortWorker(threading.Thread):
                 driver.ping()
                 last_activity = now
 
-    def _handle(self, kind: str, args: tuple[Any, ...]) -> None:
-        if kind == _Event.NEW:
-            new = self._more_new([(str(args[0]), int(args[1]))])
-            if len(new) > 1:
-                # one listing per memory named reads them all in one round trip instead of one AT+CMGR each
-                self._sweep(list(dict.fromkeys(memory for memory, _ in new)))
-            else:
-                self._read_and_store(*new[0])
-        elif kind == _Event.DIRECT:
-            self.spool.store_pdu(self._who(), str(args[0]))
-            self.status.received += 1
-            self._driver.ack_direct()
-        elif kind == _Event.REPORT:
-            item = args[0]
-            if isinstance(item, str):
-                self.spool.store_pdu(self._who(), item)
-                self._driver.ack_direct()
-            else:
-                self._read_and_store(str(item[0]), int(item[1]))
-        elif kind == _Event.RING:
-            self._act(self.calls.ring(args[0]), args[1])
-        elif kind == _Event.CLIP:
-            self._act(self.calls.clip(args[0], args[2], args[3], args[4]), args[1])
-        elif kind == _Event.CALL_END:
-            self.calls.call_ended(args[0])
-        elif kind == _Event.SIM:
-            raise ConnectionError(f"SIM state changed: {args}")
-        elif kind == _Event.REG:
-            state: RegistrationState = args[0]
-            self.status.registration = str(state)
-            self._note_registration(state.registered)
-            if state.registered:
-                self._check_sim()
+    def _handle(self, event: ModemEvent | _Wake) -> None:
+        match event:
+            case ev.NewMessage(memory, index):
+                new = self._more_new([(memory, index)])
+                if len(new) > 1:
+                    # one listing per memory named reads them all in one round trip instead of one AT+CMGR each
+                    self._sweep(list(dict.fromkeys(memory for memory, _ in new)))
+                else:
+                    self._read_and_store(*new[0])
+            case ev.DirectMessage(pdu):
+                self.spool.store_pdu(self._who(), pdu)
+                self.status.received += 1
+                self.driver.ack_direct()
+            case ev.DirectReport(pdu):
+                self.spool.store_pdu(self._who(), pdu)
+                self.driver.ack_direct()
+            case ev.StoredReport(memory, index):
+                self._read_and_store(memory, index)
+            case ev.Ring(at, wall):
+                self._act(self.calls.ring(at), wall)
+            case ev.CallerId(number, number_type, validity, at, wall):
+                self._act(self.calls.clip(at, number, number_type, validity), wall)
+            case ev.CallEnded(at):
+                self.calls.call_ended(at)
+            case ev.SimChanged(line):
+                raise ConnectionError(f"SIM state changed: {line}")
+            case ev.Booted(line):
+                raise ConnectionError(f"the modem restarted ({line})")
+            case ev.Registration(state):
+                self.status.registration = str(state)
+                self._note_registration(state.registered)
+                if state.registered:
+                    self._check_sim()
+            case _:
+                pass  # a wake-up, or the lost connection the loop has handled
 
     def _note_registration(self, registered: bool) -> None:
         if registered:
@@ -400,23 +397,23 @@ class PortWorker(threading.Thread):
     def _reset_modem(self, now: float) -> None:
         """Restart a modem that stays unregistered; the session ends and a new one starts once it is back."""
         since = now - (self._unregistered_since or now)
-        command = self._driver.quirks.reset_command
+        command = self.driver.quirks.reset_command
         self._last_reset = now
         self.status.last_error = f"not registered for {since:.0f} s: restarted the modem with {command}"
         self.log.warning("port %s: %s", self.config.name, self.status.last_error)
-        self._driver.reset()
+        self.driver.reset()
         raise ConnectionError(self.status.last_error)
 
     def _check_sim(self) -> None:
         """Restart the session when the ICCID changed: a slot switch a plain modem does not announce."""
-        iccid = self._driver.iccid()
+        iccid = self.driver.iccid()
         if iccid != self.status.iccid:
             raise ConnectionError(f"SIM changed: ICCID {self.status.iccid} -> {iccid}")
 
     def _act(self, decision: CallDecision | None, when: datetime) -> None:
         """Do what the call correlator decided: ask AT+CLCC (and act on its answer) or hang up and record."""
         if decision is not None and decision.check:
-            decision = self.calls.listed(self._driver.current_calls(), time.monotonic())
+            decision = self.calls.listed(self.driver.current_calls(), time.monotonic())
         if decision is not None and decision.hang_up:
             self._hang_up(decision, when)
 
@@ -424,7 +421,7 @@ class PortWorker(threading.Thread):
         call = decision.call
         done = False
         try:
-            done = bool(self._driver.hang_up())
+            done = bool(self.driver.hang_up())
         finally:
             # the answer's stamp, taken on the reader thread: lines read before it are this call's
             answered_at = getattr(self._driver, "last_answer_at", None) or time.monotonic()
@@ -437,18 +434,20 @@ class PortWorker(threading.Thread):
         is then read with one listing per memory); stops at the first other event, which is put back in front."""
         while True:
             try:
-                kind, args = self.events.get_nowait()
+                event = self.events.get_nowait()
             except queue.Empty:
                 return new
-            if kind != _Event.NEW:
-                self._pushed_back = (kind, args)
+            if isinstance(event, _Wake):
+                continue
+            if not isinstance(event, ev.NewMessage):
+                self._pushed_back = event
                 return new
-            if (str(args[0]), int(args[1])) not in new:
-                new.append((str(args[0]), int(args[1])))
+            if (event.memory, event.index) not in new:
+                new.append((event.memory, event.index))
 
     def _read_and_store(self, memory: str, index: int) -> None:
         """Read, commit and delete the message a +CMTI/+CDSI announced in `memory` at `index`."""
-        driver = self._driver
+        driver = self.driver
         stored = driver.read_message(index, memory=memory)
         if stored is not None:
             result = self.spool.store_pdu(self._who(), stored.pdu)
@@ -462,14 +461,14 @@ class PortWorker(threading.Thread):
                           index, total, memory)
             self._sweep([memory])
 
-    def _count(self, results: list[Any]) -> None:
-        self.status.received += sum(1 for r in results if getattr(r, "kind", None) != "status-report")
+    def _count(self, results: list[StoreResult]) -> None:
+        self.status.received += sum(1 for r in results if r.kind != "status-report")
 
     def _sweep(self, memories: list[str] | None = None) -> None:
         """Read, commit and delete everything (stat 4 = all) in `memories`, by default in every memory the modem
         offers; then read from the receive storage again."""
-        driver = self._driver
-        names = memories or list(driver.storages) or [driver.memory]
+        driver = self.driver
+        names = memories or list(driver.storages) or ([driver.memory] if driver.memory else [])
         # the memory selected now first: the common case needs no AT+CPMS at all
         names.sort(key=lambda name: name != driver.read_memory)
         for name in names:
@@ -495,7 +494,7 @@ class PortWorker(threading.Thread):
         self._check_sim()
         item = HEALTH_ROTATION[self._health_turn % len(HEALTH_ROTATION)]
         self._health_turn += 1
-        driver = self._driver
+        driver = self.driver
         if item == "listing":
             self._sweep([driver.memory] if driver.memory else None)
         elif item == "notifications":
@@ -514,7 +513,7 @@ class PortWorker(threading.Thread):
 
     def _refresh_health(self) -> None:
         """Everything the health ticks ask in turn, at once (when a session starts)."""
-        driver = self._driver
+        driver = self.driver
         try:
             self.status.signal_dbm = driver.signal_dbm()
             reg = driver.registration()

@@ -1,4 +1,4 @@
-"""Records a driver's event callbacks (called on its reader thread) for tests to wait on."""
+"""Records a driver's events (sent on its reader thread) for tests to wait on."""
 
 from __future__ import annotations
 
@@ -7,24 +7,39 @@ from collections.abc import Callable
 from typing import Any
 
 from simhost_drivers.modems import GenericDriver
+from simhost_drivers.modems import events as ev
 
 WAIT_S = 10.0
 
 
 class Events:
-    """Every callback of `driver` as (kind, value), in arrival order."""
+    """Every event of `driver` as (kind, value), in arrival order."""
 
     def __init__(self, driver: GenericDriver) -> None:
         self.seen: list[tuple[str, Any]] = []
         self._cond = threading.Condition()
-        driver.on_new_message = lambda mem, index: self._add("new", (mem, index))
-        driver.on_direct_message = lambda pdu: self._add("direct", pdu)
-        driver.on_status_report = lambda item: self._add("report", item)
-        driver.on_ring = lambda: self._add("ring", None)
-        driver.on_clip = lambda number, ntype, valid: self._add("clip", (number, ntype, valid))
-        driver.on_sim_change = lambda state: self._add("sim", state)
-        driver.on_boot = lambda line: self._add("boot", line)
-        driver.on_connection_lost = lambda exc: self._add("lost", exc)
+        driver.on_event = self._on_event
+
+    def _on_event(self, event: ev.ModemEvent) -> None:
+        match event:
+            case ev.NewMessage(memory, index):
+                self._add("new", (memory, index))
+            case ev.DirectMessage(pdu) | ev.DirectReport(pdu):
+                self._add("direct" if isinstance(event, ev.DirectMessage) else "report", pdu)
+            case ev.StoredReport(memory, index):
+                self._add("report", (memory, index))
+            case ev.Ring():
+                self._add("ring", None)
+            case ev.CallerId(number, number_type, validity):
+                self._add("clip", (number, number_type, validity))
+            case ev.SimChanged(line):
+                self._add("sim", line)
+            case ev.Booted(line):
+                self._add("boot", line)
+            case ev.ConnectionLost(error):
+                self._add("lost", error)
+            case _:
+                pass  # registration and call-end reports are not recorded here
 
     def _add(self, kind: str, value: Any) -> None:
         with self._cond:

@@ -9,6 +9,7 @@ import pytest
 
 from simhost_drivers.at import SimPinRequiredError
 from simhost_drivers.modems import GenericDriver, RegistrationState, StoredPdu, open_driver
+from simhost_drivers.modems.events import ConnectionLost
 from tests.drivers.driverevents import Events
 from tests.drivers.fakemodem import FakeModem, frame
 
@@ -139,9 +140,9 @@ def test_current_calls_and_refusal(modem: FakeModem, driver: GenericDriver) -> N
     assert driver.current_calls() is None
 
 
-def test_connection_lost_reaches_the_callback(modem: FakeModem, driver: GenericDriver) -> None:
+def test_connection_lost_reaches_the_receiver(modem: FakeModem, driver: GenericDriver) -> None:
     lost = threading.Event()
-    driver.on_connection_lost = lambda exc: lost.set()
+    driver.on_event = lambda event: lost.set() if isinstance(event, ConnectionLost) else None
     modem.unplug()
     assert lost.wait(WAIT_S)
 
