@@ -8,7 +8,8 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import wraps
 from typing import Any, ClassVar, TypeVar
@@ -19,11 +20,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from simhost.config import ConfigError, Settings
 from simhost.db import make_engine, make_sessions, upgrade
+from simhost.inputs import InputError, is_utf8, shown, utf8
 from simhost.models import Port
 
 F = TypeVar("F", bound=Callable[..., Any])
 PORT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 TRACE = 5
+SETTING_OPTIONS = {"db_url": "--db (SIMHOST_DB)", "mqtt_url": "--mqtt (SIMHOST_MQTT)",
+                   "topic_prefix": "--topic-prefix (SIMHOST_TOPIC_PREFIX)", "region": "--region (SIMHOST_REGION)"}
 
 
 class Context:
@@ -47,17 +51,24 @@ class Context:
         return self._sessions
 
 
+@contextmanager
+def friendly() -> Iterator[None]:
+    """Library errors as one-line click errors (no traceback)."""
+    try:
+        yield
+    except (ConfigError, InputError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:
+        raise click.ClickException(f"database error: {exc.orig}") from None
+
+
 def friendly_errors(func: F) -> F:
-    """Turn library errors into one-line click errors (no traceback)."""
+    """`friendly` around a command."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with friendly():
             return func(*args, **kwargs)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OperationalError as exc:
-            raise click.ClickException(f"database error: {exc.orig}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -86,6 +97,16 @@ class LazyGroup(click.Group):
         **{name: f"simhost.commands.registry:{name}"
            for name in ("owner", "slot", "whitelist", "sent", "inbox", "status")},
     }
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            if not is_utf8(arg):
+                raise click.ClickException(f"argument {shown(arg)} is not UTF-8 text: simhost takes UTF-8 only")
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with friendly():  # also for commands without friendly_errors of their own
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -121,7 +142,10 @@ def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, topic_pre
     settings = Settings.from_env()
     overrides = {k: v for k, v in (("db_url", db_url), ("mqtt_url", mqtt_url),
                                    ("topic_prefix", topic_prefix), ("region", region)) if v}
-    ctx.obj = Context(replace(settings, **overrides))
+    settings = replace(settings, **overrides)
+    for field, option in SETTING_OPTIONS.items():
+        utf8(getattr(settings, field), option)
+    ctx.obj = Context(settings)
 
 
 @main.group()

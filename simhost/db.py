@@ -2,33 +2,59 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import sessionmaker
 
 from simhost.config import ConfigError
+from simhost.inputs import shown
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+URL_SHOWN_MAX = 120
+PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:)[^@/]*@")
+
+
+def shown_url(url: str) -> str:
+    """`url` quoted for a message, its password (if any) replaced by ***."""
+    return shown(PASSWORD_IN_URL_RE.sub(r"\1***@", url), URL_SHOWN_MAX)
+
+
+def parse_url(url: str) -> URL:
+    """`url` as SQLAlchemy reads it (`postgresql://` meaning psycopg 3), or a ConfigError naming what is wrong."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"database URL {shown_url(url)} is not a URL (e.g. sqlite:///simhost.db or "
+            "postgresql://user@host/db)"
+        ) from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys on every connection."""
+    parsed = parse_url(url)
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        # a SQLite file connection cannot go stale; pinging it would cost a query per checkout
+        engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    except NoSuchModuleError:
         raise ConfigError(
-            f"database URL {url!r} is not a URL (e.g. sqlite:///simhost.db or "
-            "postgresql+psycopg://user@host/db)"
+            f"database URL {shown_url(url)}: unknown database kind {shown(parsed.drivername)} "
+            "(use sqlite:///PATH or postgresql://user@host/db)"
         ) from None
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    # a SQLite file connection cannot go stale; pinging it would cost a query per checkout
-    engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    except ImportError as exc:
+        raise ConfigError(
+            f"database URL {shown_url(url)}: no driver for {parsed.get_backend_name()} is installed "
+            f"({exc.name or exc}); simhost supports sqlite:///PATH and postgresql://user@host/db"
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

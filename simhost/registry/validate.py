@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from simhost.gateway.numbers import to_e164
+from simhost.inputs import InputError
 from simhost.router.directory import NUMBER_KINDS
 
 LOGIN_RE = re.compile(r"^[a-z0-9._-]{2,32}$")
@@ -15,7 +16,7 @@ SENDER_NAME_MAX = 11  # TP-OA holds at most 11 GSM 7-bit characters (3GPP TS 23.
 SEND_SOURCES = ("mqtt", "cli", "port")
 
 
-class ValidationError(ValueError):
+class ValidationError(InputError):
     """Input the registry cannot accept; the message is one sentence saying what and why."""
 
 
