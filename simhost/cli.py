@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from simhost.config import ConfigError, Settings
 from simhost.db import make_engine, make_sessions, upgrade
-from simhost.inputs import InputError, is_utf8, shown, utf8
+from simhost.inputs import ARGUMENT_MAX, PORT_NAME_MAX, PORT_URL_MAX, InputError, bounded, is_utf8, shown, utf8
 from simhost.models import Port
 
 F = TypeVar("F", bound=Callable[..., Any])
-PORT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PORT_NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{PORT_NAME_MAX}}}$")
 TRACE = 5
 SETTING_OPTIONS = {"db_url": "--db (SIMHOST_DB)", "mqtt_url": "--mqtt (SIMHOST_MQTT)",
                    "topic_prefix": "--topic-prefix (SIMHOST_TOPIC_PREFIX)", "region": "--region (SIMHOST_REGION)"}
@@ -78,7 +78,7 @@ def _processes(value: str) -> int | None:
     if value == "auto":
         return None
     if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"{value!r}: give a number of processes (1 or more) or 'auto'")
+        raise click.BadParameter(f"{shown(value)}: give a number of processes (1 or more) or 'auto'")
     return int(value)
 
 
@@ -102,6 +102,9 @@ class LazyGroup(click.Group):
         for arg in args:
             if not is_utf8(arg):
                 raise click.ClickException(f"argument {shown(arg)} is not UTF-8 text: simhost takes UTF-8 only")
+            if len(arg) > ARGUMENT_MAX:
+                raise click.ClickException(f"argument {shown(arg)} is too long: {len(arg)} characters, "
+                                           f"at most {ARGUMENT_MAX}")
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -167,27 +170,32 @@ def port() -> None:
     """Modem ports: a name and a pyserial URL (use a stable /dev/serial/by-path or udev name)."""
 
 
-def _port_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not PORT_NAME_RE.match(value):
-        raise click.BadParameter("use 1-64 letters, digits, '_', '-' or '.' (it becomes an MQTT topic level)")
+def _port_name(value: str) -> str:
+    if not PORT_NAME_RE.match(bounded(value, PORT_NAME_MAX, "port name")):
+        raise InputError(f"port name {shown(value)} is not valid: use 1-{PORT_NAME_MAX} letters, digits, '_', '-' "
+                         "or '.' (it becomes an MQTT topic level)")
     return value
 
 
-@port.command("add")
-@click.argument("name", callback=_port_name)
-@click.option("--url", required=True, help="pyserial URL: /dev/serial/by-path/..., socket://host:port, spy://...")
+@port.command("add", help=f"Register a modem port NAME (at most {PORT_NAME_MAX} characters: letters, digits, "
+                          "'_', '-' or '.') reachable at --url.")
+@click.argument("name")
+@click.option("--url", required=True,
+              help=f"pyserial URL: /dev/serial/by-path/..., socket://host:port, spy://...; at most {PORT_URL_MAX} "
+                   "characters.")
 @click.option("--driver", type=click.Choice(["generic", "simcom", "quectel", "huawei"]), default=None,
               help="Modem driver; by default it is chosen by probing AT+CGMI/AT+CGMM.")
 @click.pass_obj
 @friendly_errors
 def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
-    """Register a modem port NAME reachable at --url."""
+    name = _port_name(name)
+    url = bounded(url, PORT_URL_MAX, "port URL")
     sessions = obj.sessions()
     try:
         with sessions.begin() as s:
             s.add(Port(name=name, url=url, driver=driver, enabled=True))
     except IntegrityError:
-        raise click.ClickException(f"port {name!r} is already registered (see `simhost port list`)") from None
+        raise click.ClickException(f"port {shown(name)} is already registered (see `simhost port list`)") from None
     click.echo(f"port {name} added: {url}" + (f" (driver {driver})" if driver else ""))
 
 
@@ -200,7 +208,7 @@ def port_remove(obj: Context, name: str) -> None:
     with obj.sessions().begin() as s:
         row = s.get(Port, name)
         if row is None:
-            raise click.ClickException(f"no port named {name!r} (see `simhost port list`)")
+            raise click.ClickException(f"no port named {shown(name)} (see `simhost port list`)")
         s.delete(row)
     click.echo(f"port {name} removed")
 

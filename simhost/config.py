@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+from simhost.inputs import shown
 
 DEFAULT_DB_URL = "sqlite:///simhost.db"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
@@ -12,10 +15,17 @@ DEFAULT_TOPIC_PREFIX = "simhost"
 DEFAULT_REGION = "RU"
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
+URL_SHOWN_MAX = 120
+PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:)[^@/]*@")
 
 
 class ConfigError(ValueError):
     """A setting has a value simhost cannot use; the message says which and why."""
+
+
+def shown_url(url: str) -> str:
+    """`url` quoted for a message, cut short, its password (if any) replaced by ***."""
+    return shown(PASSWORD_IN_URL_RE.sub(r"\1***@", url), URL_SHOWN_MAX)
 
 
 @dataclass(frozen=True)
@@ -33,15 +43,15 @@ class MqttTarget:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp"):
             raise ConfigError(
-                f"MQTT URL {url!r}: scheme must be mqtt:// or mqtts:// (e.g. mqtt://127.0.0.1:1883)"
+                f"MQTT URL {shown_url(url)}: scheme must be mqtt:// or mqtts:// (e.g. mqtt://127.0.0.1:1883)"
             )
         if not parts.hostname:
-            raise ConfigError(f"MQTT URL {url!r} names no host")
+            raise ConfigError(f"MQTT URL {shown_url(url)} names no host")
         tls = parts.scheme == "mqtts"
         try:
             port = parts.port or (MQTTS_DEFAULT_PORT if tls else MQTT_DEFAULT_PORT)
-        except ValueError as exc:
-            raise ConfigError(f"MQTT URL {url!r}: {exc}") from None
+        except ValueError:
+            raise ConfigError(f"MQTT URL {shown_url(url)}: the port is not a number from 0 to 65535") from None
         return cls(
             host=parts.hostname,
             port=port,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +10,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import sessionmaker
 
-from simhost.config import ConfigError
+from simhost.config import ConfigError, shown_url
 from simhost.inputs import shown
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
-URL_SHOWN_MAX = 120
-PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:)[^@/]*@")
-
-
-def shown_url(url: str) -> str:
-    """`url` quoted for a message, its password (if any) replaced by ***."""
-    return shown(PASSWORD_IN_URL_RE.sub(r"\1***@", url), URL_SHOWN_MAX)
 
 
 def parse_url(url: str) -> URL:
