@@ -18,8 +18,8 @@ import click
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from simhost.config import ConfigError, Settings
-from simhost.db import make_engine, make_sessions, upgrade
+from simhost.config import ConfigError, Settings, shown_url
+from simhost.db import make_engine, make_sessions, sqlite_file, upgrade
 from simhost.inputs import ARGUMENT_MAX, PORT_NAME_MAX, PORT_URL_MAX, InputError, bounded, is_utf8, shown, utf8
 from simhost.models import Port
 
@@ -41,7 +41,7 @@ class Context:
     def engine(self) -> Engine:
         """The database engine, the schema migrated to the newest revision first."""
         if self._engine is None:
-            upgrade(self.settings.db_url)
+            upgrade(self.settings.db_url, create=False)
             self._engine = make_engine(self.settings.db_url)
         return self._engine
 
@@ -160,9 +160,18 @@ def db() -> None:
 @click.pass_obj
 @friendly_errors
 def db_upgrade(obj: Context) -> None:
-    """Create the database or migrate it to the newest schema (alembic head)."""
-    upgrade(obj.settings.db_url)
-    click.echo(f"database {obj.settings.db_url} is at the newest schema")
+    """Create the database or migrate it to the newest schema (alembic head).
+
+    This is the only command that creates a database; a SQLite file is created mode 0600 (it holds the
+    customers' MQTT password hashes), and so are its -wal and -shm files.
+    """
+    url = obj.settings.db_url
+    path = sqlite_file(url)
+    upgrade(url)
+    click.echo(f"database {shown_url(url)} is at the newest schema")
+    if path is not None and path.stat().st_mode & 0o077:
+        click.echo(f"warning: {path} is readable by other users; it holds password hashes: chmod 600 it",
+                   err=True)
 
 
 @main.group()

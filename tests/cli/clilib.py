@@ -15,17 +15,17 @@ from simhost.cli import main
 SIMHOST = Path(sys.executable).parent / "simhost"
 
 
-def invoke(*args: str, env: Mapping[str, str] | None = None, stdin: str | None = None) -> Result:
+def invoke(*args: str, env: Mapping[str, str | None] | None = None, stdin: str | None = None) -> Result:
     return CliRunner().invoke(main, list(args), env=dict(env) if env else None, input=stdin)
 
 
-def ok(*args: str, env: Mapping[str, str] | None = None) -> Result:
+def ok(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
     result = invoke(*args, env=env)
     assert result.exit_code == 0, f"simhost {' '.join(args)[:200]}: {result.output[:2000]}"
     return result
 
 
-def fails(*args: str, env: Mapping[str, str] | None = None) -> str:
+def fails(*args: str, env: Mapping[str, str | None] | None = None) -> str:
     """The one-line reason of a command that must fail: non-zero exit, no traceback, one line on stderr."""
     result = invoke(*args, env=env)
     assert result.exit_code not in (0, None), f"simhost {' '.join(args)[:200]} succeeded: {result.output[:2000]}"
