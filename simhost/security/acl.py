@@ -159,11 +159,19 @@ def render_passwd(entries: Mapping[str, str]) -> str:
 
 
 def _write(path: Path, text: str, mode: int = SECRET_MODE, owner: str | None = None) -> None:
-    """Replace `path` with `text`, mode `mode` (and owner `owner`) from the first byte on."""
+    """Replace `path` with `text`, mode `mode` (and owner `owner`) from the first byte on.
+
+    The temporary file is always a new one (O_EXCL, O_NOFOLLOW): one left by a crashed run, or a symlink
+    or hard link planted in its place, would otherwise receive the secrets.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)
     try:
-        os.fchmod(fd, mode)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except FileExistsError:
+        raise AclError(f"{tmp} appeared while {path.name} was being written; run the command again") from None
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away (never added any)
         if owner is not None:
             try:
                 uid = pwd.getpwnam(owner).pw_uid

@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,7 +27,7 @@ from sqlalchemy import text
 
 from simhost.commands.mqtt import _default_broker_user, mqtt
 from simhost.config import Settings
-from simhost.db import make_engine, make_sessions
+from simhost.db import make_engine, make_sessions, upgrade
 from simhost.security.acl import (
     AclError,
     ServiceCredentials,
@@ -416,6 +418,47 @@ def test_service_passwords_are_made_once_and_kept_private(tmp_path: Path) -> Non
     assert stat.S_IMODE(again.services.stat().st_mode) == 0o600
     assert again.customers == ()
     assert "alice" not in again.passwd.read_text()
+
+
+def test_secret_files_are_created_private_whatever_lies_in_the_way(tmp_path: Path) -> None:
+    """A stale temporary file from a crashed run, or a symlink planted in its place, never receives the
+    secrets: each file is created afresh, mode 0600 from its first byte, under the usual umask."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("")
+    elsewhere.chmod(0o644)
+    out = tmp_path / "mqtt"
+    out.mkdir()
+    (out / ".passwd.tmp").symlink_to(elsewhere)
+    (out / ".services.json.tmp").write_text("stale")
+    (out / ".services.json.tmp").chmod(0o644)
+    os.link(out / ".services.json.tmp", tmp_path / "hardlink")
+    old = os.umask(0o022)
+    try:
+        files = write_acl_files(out, "sh", _customers())
+    finally:
+        os.umask(old)
+    assert elsewhere.read_text() == ""
+    assert (tmp_path / "hardlink").read_text() == "stale"
+    for f in (files.services, files.passwd, files.acl):
+        assert not f.is_symlink(), f
+        assert stat.S_IMODE(f.lstat().st_mode) == 0o600, f
+    assert "gateway:$7$" in files.passwd.read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["acl", "mosquitto.conf.snippet", "passwd", "services.json"]
+
+
+def test_simhost_mqtt_acl_from_a_shell_writes_secrets_0600(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    upgrade(url)
+    env = dict(os.environ, SIMHOST_DB=url)
+    simhost = str(Path(sys.executable).parent / "simhost")
+    subprocess.run([simhost, "owner", "add", "alice"], env=env, check=True, capture_output=True)
+    # the shell's usual umask: without care every file would come out world-readable
+    done = subprocess.run(["sh", "-c", 'umask 022 && exec "$0" mqtt acl --out "$1" --broker-user ""', simhost,
+                           str(tmp_path / "mqtt")], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "mqtt").iterdir()}
+    assert modes == {"passwd": 0o600, "acl": 0o600, "services.json": 0o600, "mosquitto.conf.snippet": 0o644}
+    assert stat.S_IMODE((tmp_path / "s.db").stat().st_mode) == 0o600
 
 
 def test_unreadable_services_file_is_an_error(tmp_path: Path) -> None:
