@@ -18,7 +18,7 @@ import click
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from simhost.config import ConfigError, Settings, shown_url
+from simhost.config import ConfigError, Settings, read_password_file, shown_url
 from simhost.db import make_engine, make_sessions, sqlite_file, upgrade
 from simhost.inputs import ARGUMENT_MAX, PORT_NAME_MAX, PORT_URL_MAX, InputError, bounded, is_utf8, shown, utf8
 from simhost.models import Port
@@ -127,16 +127,20 @@ class LazyGroup(click.Group):
               help="Database URL [env SIMHOST_DB; default sqlite:///simhost.db in the current "
                    "directory; PostgreSQL: postgresql://user@host/db].")
 @click.option("--mqtt", "mqtt_url", envvar="SIMHOST_MQTT", default=None, metavar="URL",
-              help="MQTT broker URL [env SIMHOST_MQTT; default mqtt://127.0.0.1:1883; "
-                   "mqtt://user:password@host:port].")
+              help="MQTT broker URL [env SIMHOST_MQTT; default mqtt://127.0.0.1:1883; mqtt://user@host:port, "
+                   "the password from --mqtt-password-file or SIMHOST_MQTT_PASSWORD (a password in the URL "
+                   "works, but every local user can read a command line)].")
+@click.option("--mqtt-password-file", envvar="SIMHOST_MQTT_PASSWORD_FILE", default=None, metavar="PATH",
+              help="Read the MQTT user's password from this file (mode 0600; a trailing newline is ignored) "
+                   "[env SIMHOST_MQTT_PASSWORD_FILE; or give the password itself in SIMHOST_MQTT_PASSWORD].")
 @click.option("--topic-prefix", envvar="SIMHOST_TOPIC_PREFIX", default=None,
               help="MQTT topic prefix [default simhost].")
 @click.option("--region", envvar="SIMHOST_REGION", default=None,
               help="Default region for phone numbers without a country code [default RU].")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv: AT wire trace).")
 @click.pass_context
-def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, topic_prefix: str | None,
-         region: str | None, verbose: int) -> None:
+def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_password_file: str | None,
+         topic_prefix: str | None, region: str | None, verbose: int) -> None:
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, TRACE)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -148,6 +152,13 @@ def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, topic_pre
     settings = replace(settings, **overrides)
     for field, option in SETTING_OPTIONS.items():
         utf8(getattr(settings, field), option)
+    if settings.mqtt_password is not None and not is_utf8(settings.mqtt_password):
+        raise InputError("SIMHOST_MQTT_PASSWORD is not UTF-8 text")  # never quoted: it is a secret
+    if mqtt_password_file:
+        password, warning = read_password_file(mqtt_password_file)
+        if warning:
+            click.echo(warning, err=True)
+        settings = replace(settings, mqtt_password=password)
     ctx.obj = Context(settings)
 
 

@@ -1,10 +1,11 @@
-"""Settings shared by every simhost command: database URL, MQTT URL, topic prefix, default region."""
+"""Settings shared by every simhost command: database URL, MQTT URL and password, topic prefix, default region."""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
 
 from simhost.inputs import shown
@@ -15,6 +16,7 @@ DEFAULT_TOPIC_PREFIX = "simhost"
 DEFAULT_REGION = "RU"
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
+PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
 URL_SHOWN_MAX = 120
 PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:)[^@/]*@")
 
@@ -35,7 +37,7 @@ class MqttTarget:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: bool = False
 
     @classmethod
@@ -74,6 +76,8 @@ class Settings:
     mqtt_url: str = DEFAULT_MQTT_URL
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     region: str = DEFAULT_REGION
+    # from SIMHOST_MQTT_PASSWORD or --mqtt-password-file; it replaces a password in mqtt_url
+    mqtt_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,8 +86,39 @@ class Settings:
             mqtt_url=os.environ.get("SIMHOST_MQTT", DEFAULT_MQTT_URL),
             topic_prefix=os.environ.get("SIMHOST_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
             region=os.environ.get("SIMHOST_REGION", DEFAULT_REGION),
+            mqtt_password=os.environ.get("SIMHOST_MQTT_PASSWORD") or None,
         )
 
     @property
     def mqtt(self) -> MqttTarget:
-        return MqttTarget.parse(self.mqtt_url)
+        target = MqttTarget.parse(self.mqtt_url)
+        if self.mqtt_password is None:
+            return target
+        if target.username is None:
+            raise ConfigError(
+                "an MQTT password is given (--mqtt-password-file or SIMHOST_MQTT_PASSWORD) but the MQTT URL "
+                f"{shown_url(self.mqtt_url)} names no user: give one, mqtt://USER@HOST:PORT"
+            )
+        return replace(target, password=self.mqtt_password)
+
+
+def read_password_file(path: str) -> tuple[str, str | None]:
+    """The password in the file at `path` (trailing newlines stripped), and a warning if every user may read it."""
+    what = f"MQTT password file {path}"
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            data = f.read(PASSWORD_FILE_MAX + 1)
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
+        raise ConfigError(f"{what}: {reason}") from None
+    if len(data) > PASSWORD_FILE_MAX:
+        raise ConfigError(f"{what} is longer than {PASSWORD_FILE_MAX} bytes: it should hold only the password")
+    try:
+        password = data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} is not UTF-8 text") from None
+    if not password:
+        raise ConfigError(f"{what} is empty")
+    warning = f"warning: {what} is readable by every user: chmod 600 it" if mode & stat.S_IROTH else None
+    return password, warning

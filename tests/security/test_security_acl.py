@@ -97,9 +97,9 @@ class Peer:
             self.subacks[mid] = reasons
             self._cond.notify_all()
 
-    def _wait(self, predicate: Callable[[], bool], what: str) -> None:
+    def _wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
         with self._cond:
-            if not self._cond.wait_for(predicate, WAIT_S):
+            if not self._cond.wait_for(predicate, timeout):
                 raise AssertionError(f"timed out waiting for {what}")
 
     def connected(self) -> ReasonCode:
@@ -124,9 +124,9 @@ class Peer:
         self._wait(lambda: info.mid in self.pubacks, f"PUBACK for {topic}")
         return self.pubacks[info.mid]
 
-    def wait_for_payload(self, payload: bytes) -> list[tuple[str, bytes]]:
+    def wait_for_payload(self, payload: bytes, timeout: float = WAIT_S) -> list[tuple[str, bytes]]:
         """Everything received up to and including `payload` (broker order is publish order)."""
-        self._wait(lambda: any(p == payload for _t, p in self.messages), f"message {payload!r}")
+        self._wait(lambda: any(p == payload for _t, p in self.messages), f"message {payload!r}", timeout)
         with self._cond:
             return list(self.messages)
 
@@ -297,6 +297,43 @@ def test_customer_may_publish_send_and_its_own_sent_only(net: Secured) -> None:
     assert accepted(alice.publish(T.owner_sent("alice"), "alice-sent-again"))
     assert accepted(net.peer("router").ready().publish(T.owner_messages("bob"), "marker"))
     assert bob.wait_for_payload(b"marker") == [(T.owner_messages("bob"), b"marker")]
+
+
+@pytest.mark.parametrize("way", ["file", "env", "url"])
+def test_router_logs_in_with_a_password_kept_off_its_command_line(net: Secured, tmp_path: Path, way: str) -> None:
+    """`simhost run` as the router account, its password from --mqtt-password-file (with the trailing
+    newline an editor leaves), from SIMHOST_MQTT_PASSWORD, or (discouraged) in the URL."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    upgrade(url)
+    password = net.services["router"]
+    router_id = f"pw-{way}-{uuid.uuid4().hex[:6]}"
+    online = json.dumps({"state": "online", "router": router_id, "group": net.group}).encode()
+    watcher = net.peer("operator").ready().subscribe(T.router_status(router_id))
+    broker = f"127.0.0.1:{net.broker.port}"
+    env = dict(os.environ, SIMHOST_DB=url, SIMHOST_TOPIC_PREFIX=PREFIX, SIMHOST_MQTT=f"mqtt://router@{broker}")
+    args = []
+    if way == "file":
+        secret = tmp_path / "router.password"
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, f"{password}\n".encode())
+        os.close(fd)
+        args = ["--mqtt-password-file", str(secret)]
+    elif way == "env":
+        env["SIMHOST_MQTT_PASSWORD"] = password
+    else:  # where the README used to put it, for every local user to read in /proc/PID/cmdline
+        args = ["--mqtt", f"mqtt://router:{password}@{broker}"]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "simhost"), *args, "run", "--only", "router",
+                             "--router-group", net.group, "--router-id", router_id],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        watcher.wait_for_payload(online, timeout=60)
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert (password.encode() in cmdline) == (way == "url")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert password.encode() not in err
 
 
 def test_operator_reads_everything_and_writes_nothing(net: Secured) -> None:
