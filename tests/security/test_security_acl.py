@@ -36,7 +36,7 @@ from simhost.security.acl import (
     render_passwd,
     write_acl_files,
 )
-from simhost.security.mqttauth import check_password, hash_password
+from simhost.security.mqttauth import ITERATIONS, check_password, hash_password
 from simhost.topics import Topics
 from tests.brokerlib import PrivateBroker
 
@@ -415,6 +415,36 @@ def test_customer_named_like_a_service_and_bad_prefix_are_rejected() -> None:
     for prefix in ("", "a/+/b", "$SYS", "a//b", "x y"):
         with pytest.raises(AclError):
             render_acl(prefix, ["alice"])
+
+
+def test_password_hashes_are_slow_to_guess_and_old_ones_still_check() -> None:
+    hashed = hash_password("pw")
+    assert hashed.startswith(f"$7${ITERATIONS}$")
+    assert ITERATIONS >= 20_000  # mosquitto_passwd's 101 lets a stolen passwd file be guessed 200 times faster
+    assert check_password("pw", hashed)
+    assert not check_password("pw!", hashed)
+    # Mosquitto (and check_password) read the count from each hash: hashes made before still work
+    assert check_password("pw", hash_password("pw", iterations=101))
+
+
+def test_customer_with_an_old_101_iteration_hash_still_logs_in() -> None:
+    out = _broker_dir()
+    files = write_acl_files(out, PREFIX, [("olga", hash_password("olga-pw", iterations=101), True)],
+                            broker_user=_default_broker_user())
+    broker = _start_broker(files)
+    peers: list[Peer] = []
+    try:
+        peers.append(Peer(broker.port, "olga", "olga-pw"))
+        peers[-1].ready()
+        peers.append(Peer(broker.port, "gateway", files.credentials.passwords["gateway"]))
+        peers[-1].ready()
+        peers.append(Peer(broker.port, "olga", "wrong"))
+        assert peers[-1].connected().value == NOT_AUTHORIZED
+    finally:
+        for p in peers:
+            p.close()
+        broker.close()
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def test_passwd_lines_and_hashes() -> None:
