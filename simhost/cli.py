@@ -20,12 +20,23 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from simhost.config import ConfigError, Settings, read_password_file, shown_url
 from simhost.db import make_engine, make_sessions, sqlite_file, upgrade
-from simhost.inputs import ARGUMENT_MAX, PORT_NAME_MAX, PORT_URL_MAX, InputError, bounded, is_utf8, shown, utf8
+from simhost.inputs import (
+    ARGUMENT_MAX,
+    PORT_NAME_MAX,
+    PORT_URL_MAX,
+    SHOWN_MAX,
+    InputError,
+    bounded,
+    is_utf8,
+    shown,
+    utf8,
+)
 from simhost.models import Port
 
 F = TypeVar("F", bound=Callable[..., Any])
 PORT_NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{PORT_NAME_MAX}}}$")
 TRACE = 5
+LONG_WORD_RE = re.compile(rf"\S{{{SHOWN_MAX + 1},}}")
 SETTING_OPTIONS = {"db_url": "--db (SIMHOST_DB)", "mqtt_url": "--mqtt (SIMHOST_MQTT)",
                    "topic_prefix": "--topic-prefix (SIMHOST_TOPIC_PREFIX)", "region": "--region (SIMHOST_REGION)"}
 
@@ -60,6 +71,22 @@ def friendly() -> Iterator[None]:
         raise click.ClickException(str(exc)) from None
     except OperationalError as exc:
         raise click.ClickException(f"database error: {exc.orig}") from None
+
+
+@contextmanager
+def _short_usage_errors() -> Iterator[None]:
+    """click's own usage errors (unknown command, invalid choice, ...) quote the argument whole: cut it short."""
+    try:
+        yield
+    except click.UsageError as exc:
+        exc.message = LONG_WORD_RE.sub(_cut_word, exc.message)  # type: ignore[misc]  # Final only in the stubs
+        raise
+
+
+def _cut_word(match: re.Match[str]) -> str:
+    word = match.group()
+    closing = word[len(word.rstrip("'\")].,:;")):][-3:]
+    return word[:SHOWN_MAX] + "…" + closing
 
 
 def friendly_errors(func: F) -> F:
@@ -105,10 +132,12 @@ class LazyGroup(click.Group):
             if len(arg) > ARGUMENT_MAX:
                 raise click.ClickException(f"argument {shown(arg)} is too long: {len(arg)} characters, "
                                            f"at most {ARGUMENT_MAX}")
-        return super().parse_args(ctx, args)
+        with _short_usage_errors():
+            return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        with friendly():  # also for commands without friendly_errors of their own
+        # also for commands without friendly_errors of their own, and the subcommands' usage errors
+        with friendly(), _short_usage_errors():
             return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -155,6 +184,7 @@ def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_pass
     if settings.mqtt_password is not None and not is_utf8(settings.mqtt_password):
         raise InputError("SIMHOST_MQTT_PASSWORD is not UTF-8 text")  # never quoted: it is a secret
     if mqtt_password_file:
+        utf8(mqtt_password_file, "--mqtt-password-file (SIMHOST_MQTT_PASSWORD_FILE)")
         password, warning = read_password_file(mqtt_password_file)
         if warning:
             click.echo(warning, err=True)

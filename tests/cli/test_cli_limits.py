@@ -129,6 +129,22 @@ def test_a_100_kb_argument_is_refused_before_anything_else(db: str, command: lis
     assert_short_and_names(line, max(command, key=len), f"at most {inputs.ARGUMENT_MAX}", "100000")
 
 
+@pytest.mark.parametrize("command", [
+    ["x" * LONG],
+    ["port", "add", "p1", "--url", "/dev/ttyUSB0", "--driver", "d" * LONG],
+    ["run", "--only", "o" * LONG],
+    ["--" + "o" * LONG],
+    ["owner", "list", "--" + "o" * LONG],
+])
+def test_clicks_own_usage_errors_quote_a_long_argument_short(db: str, command: list[str]) -> None:
+    result = invoke("--db", db, *command)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert max(command, key=len)[2:] not in result.output
+    assert "…" in result.stderr, result.stderr
+    assert len(result.stderr) < 500, result.stderr
+
+
 def test_help_names_the_limits() -> None:
     assert f"at most {inputs.CUSTOMER_NAME_MAX} characters" in ok("owner", "add", "--help").output
     port_help = " ".join(ok("port", "add", "--help").output.split())
