@@ -50,7 +50,8 @@ class Context:
         self._sessions: Any = None
 
     def engine(self) -> Engine:
-        """The database engine, the schema migrated to the newest revision first."""
+        """The database engine, the schema migrated to the newest revision first; a database that does not
+        exist is a ConfigError saying how to create it (only `simhost db upgrade` does)."""
         if self._engine is None:
             upgrade(self.settings.db_url, create=False)
             self._engine = make_engine(self.settings.db_url)
