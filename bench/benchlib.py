@@ -219,6 +219,7 @@ class GatewayProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "gateway.log"
         self.started_at = 0.0
+        simhost_cli("--db", self.db_url, "db", "upgrade")
 
     def add_ports(self, ports: Iterable[tuple[str, str]]) -> None:
         """`simhost port add NAME --url URL` for each (name, url)."""

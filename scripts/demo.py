@@ -96,6 +96,7 @@ def main() -> int:
         info = json.loads(bank.stdout.readline())
         print(f"demo: virtual bank ready with {len(info['ports'])} modems in {bank_dir}")
         simhost = str(VENV_BIN / "simhost")
+        run(simhost, "db", "upgrade", env=env)
         kinds = [("shared", None), ("virtual", "acme"), ("hosted-company", "beta"), ("hosted-client", "beta")]
         for login, name in (("acme", "Acme Ltd"), ("beta", "Beta Bank")):
             run(simhost, "owner", "add", login, "--name", name, env=env)

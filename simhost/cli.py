@@ -8,7 +8,8 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import wraps
 from typing import Any, ClassVar, TypeVar
@@ -17,13 +18,27 @@ import click
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from simhost.config import ConfigError, Settings
-from simhost.db import make_engine, make_sessions, upgrade
+from simhost.config import ConfigError, Settings, read_password_file, shown_url
+from simhost.db import make_engine, make_sessions, sqlite_file, upgrade
+from simhost.inputs import (
+    ARGUMENT_MAX,
+    PORT_NAME_MAX,
+    PORT_URL_MAX,
+    SHOWN_MAX,
+    InputError,
+    bounded,
+    is_utf8,
+    shown,
+    utf8,
+)
 from simhost.models import Port
 
 F = TypeVar("F", bound=Callable[..., Any])
-PORT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PORT_NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{PORT_NAME_MAX}}}$")
 TRACE = 5
+LONG_WORD_RE = re.compile(rf"\S{{{SHOWN_MAX + 1},}}")
+SETTING_OPTIONS = {"db_url": "--db (SIMHOST_DB)", "mqtt_url": "--mqtt (SIMHOST_MQTT)",
+                   "topic_prefix": "--topic-prefix (SIMHOST_TOPIC_PREFIX)", "region": "--region (SIMHOST_REGION)"}
 
 
 class Context:
@@ -35,9 +50,10 @@ class Context:
         self._sessions: Any = None
 
     def engine(self) -> Engine:
-        """The database engine, the schema migrated to the newest revision first."""
+        """The database engine, the schema migrated to the newest revision first; a database that does not
+        exist is a ConfigError saying how to create it (only `simhost db upgrade` does)."""
         if self._engine is None:
-            upgrade(self.settings.db_url)
+            upgrade(self.settings.db_url, create=False)
             self._engine = make_engine(self.settings.db_url)
         return self._engine
 
@@ -47,17 +63,40 @@ class Context:
         return self._sessions
 
 
+@contextmanager
+def friendly() -> Iterator[None]:
+    """Library errors as one-line click errors (no traceback)."""
+    try:
+        yield
+    except (ConfigError, InputError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:
+        raise click.ClickException(f"database error: {exc.orig}") from None
+
+
+@contextmanager
+def _short_usage_errors() -> Iterator[None]:
+    """click's own usage errors (unknown command, invalid choice, ...) quote the argument whole: cut it short."""
+    try:
+        yield
+    except click.UsageError as exc:
+        exc.message = LONG_WORD_RE.sub(_cut_word, exc.message)  # type: ignore[misc]  # Final only in the stubs
+        raise
+
+
+def _cut_word(match: re.Match[str]) -> str:
+    word = match.group()
+    closing = word[len(word.rstrip("'\")].,:;")):][-3:]
+    return word[:SHOWN_MAX] + "…" + closing
+
+
 def friendly_errors(func: F) -> F:
-    """Turn library errors into one-line click errors (no traceback)."""
+    """`friendly` around a command."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with friendly():
             return func(*args, **kwargs)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OperationalError as exc:
-            raise click.ClickException(f"database error: {exc.orig}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -67,7 +106,7 @@ def _processes(value: str) -> int | None:
     if value == "auto":
         return None
     if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"{value!r}: give a number of processes (1 or more) or 'auto'")
+        raise click.BadParameter(f"{shown(value)}: give a number of processes (1 or more) or 'auto'")
     return int(value)
 
 
@@ -87,6 +126,21 @@ class LazyGroup(click.Group):
            for name in ("owner", "slot", "whitelist", "sent", "inbox", "status")},
     }
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            if not is_utf8(arg):
+                raise click.ClickException(f"argument {shown(arg)} is not UTF-8 text: simhost takes UTF-8 only")
+            if len(arg) > ARGUMENT_MAX:
+                raise click.ClickException(f"argument {shown(arg)} is too long: {len(arg)} characters, "
+                                           f"at most {ARGUMENT_MAX}")
+        with _short_usage_errors():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # also for commands without friendly_errors of their own, and the subcommands' usage errors
+        with friendly(), _short_usage_errors():
+            return super().invoke(ctx)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
 
@@ -103,27 +157,39 @@ class LazyGroup(click.Group):
               help="Database URL [env SIMHOST_DB; default sqlite:///simhost.db in the current "
                    "directory; PostgreSQL: postgresql://user@host/db].")
 @click.option("--mqtt", "mqtt_url", envvar="SIMHOST_MQTT", default=None, metavar="URL",
-              help="MQTT broker URL [env SIMHOST_MQTT; default mqtt://127.0.0.1:1883; "
-                   "mqtt://user:password@host:port].")
+              help="MQTT broker URL [env SIMHOST_MQTT; default mqtt://127.0.0.1:1883; mqtt://user@host:port, "
+                   "the password from --mqtt-password-file or SIMHOST_MQTT_PASSWORD (a password in the URL "
+                   "works, but every local user can read a command line)].")
+@click.option("--mqtt-password-file", envvar="SIMHOST_MQTT_PASSWORD_FILE", default=None, metavar="PATH",
+              help="Read the MQTT user's password from this file (mode 0600; a trailing newline is ignored) "
+                   "[env SIMHOST_MQTT_PASSWORD_FILE; or give the password itself in SIMHOST_MQTT_PASSWORD].")
 @click.option("--topic-prefix", envvar="SIMHOST_TOPIC_PREFIX", default=None,
               help="MQTT topic prefix [default simhost].")
 @click.option("--region", envvar="SIMHOST_REGION", default=None,
               help="Default region for phone numbers without a country code [default RU].")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv: AT wire trace).")
 @click.pass_context
-def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, topic_prefix: str | None,
-         region: str | None, verbose: int) -> None:
+def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_password_file: str | None,
+         topic_prefix: str | None, region: str | None, verbose: int) -> None:
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, TRACE)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # migrations run on every start; their progress lines only matter when debugging
     logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    ctx.obj = Context(replace(settings, db_url=db_url or settings.db_url, mqtt_url=mqtt_url or settings.mqtt_url,
-                              topic_prefix=topic_prefix or settings.topic_prefix, region=region or settings.region))
+    settings = Settings.from_env()
+    settings = replace(settings, db_url=db_url or settings.db_url, mqtt_url=mqtt_url or settings.mqtt_url,
+                       topic_prefix=topic_prefix or settings.topic_prefix, region=region or settings.region)
+    for field, option in SETTING_OPTIONS.items():
+        utf8(getattr(settings, field), option)
+    if settings.mqtt_password is not None and not is_utf8(settings.mqtt_password):
+        raise InputError("SIMHOST_MQTT_PASSWORD is not UTF-8 text")  # never quoted: it is a secret
+    if mqtt_password_file:
+        utf8(mqtt_password_file, "--mqtt-password-file (SIMHOST_MQTT_PASSWORD_FILE)")
+        password, warning = read_password_file(mqtt_password_file)
+        if warning:
+            click.echo(warning, err=True)
+        settings = replace(settings, mqtt_password=password)
+    ctx.obj = Context(settings)
 
 
 @main.group()
@@ -135,9 +201,18 @@ def db() -> None:
 @click.pass_obj
 @friendly_errors
 def db_upgrade(obj: Context) -> None:
-    """Create the database or migrate it to the newest schema (alembic head)."""
-    upgrade(obj.settings.db_url)
-    click.echo(f"database {obj.settings.db_url} is at the newest schema")
+    """Create the database or migrate it to the newest schema (alembic head).
+
+    This is the only command that creates a database; a SQLite file is created mode 0600 (it holds the
+    customers' MQTT password hashes), and so are its -wal and -shm files.
+    """
+    url = obj.settings.db_url
+    path = sqlite_file(url)
+    upgrade(url)
+    click.echo(f"database {shown_url(url)} is at the newest schema")
+    if path is not None and path.stat().st_mode & 0o077:
+        click.echo(f"warning: {path} is readable by other users; it holds password hashes: chmod 600 it",
+                   err=True)
 
 
 @main.group()
@@ -145,9 +220,10 @@ def port() -> None:
     """Modem ports: a name and a pyserial URL (use a stable /dev/serial/by-path or udev name)."""
 
 
-def _port_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not PORT_NAME_RE.match(value):
-        raise click.BadParameter("use 1-64 letters, digits, '_', '-' or '.' (it becomes an MQTT topic level)")
+def _port_name(value: str) -> str:
+    if not PORT_NAME_RE.match(bounded(value, PORT_NAME_MAX, "port name")):
+        raise InputError(f"port name {shown(value)} is not valid: use 1-{PORT_NAME_MAX} letters, digits, '_', '-' "
+                         "or '.' (it becomes an MQTT topic level)")
     return value
 
 
@@ -169,21 +245,25 @@ class DriverChoice(click.Choice[str]):
         pass
 
 
-@port.command("add")
-@click.argument("name", callback=_port_name)
-@click.option("--url", required=True, help="pyserial URL: /dev/serial/by-path/..., socket://host:port, spy://...")
+@port.command("add", help=f"Register a modem port NAME (at most {PORT_NAME_MAX} characters: letters, digits, "
+                          "'_', '-' or '.') reachable at --url.")
+@click.argument("name")
+@click.option("--url", required=True,
+              help=f"pyserial URL: /dev/serial/by-path/..., socket://host:port, spy://...; at most {PORT_URL_MAX} "
+                   "characters.")
 @click.option("--driver", type=DriverChoice(), default=None,
               help="Modem driver; by default it is chosen by probing AT+CGMI/AT+CGMM.")
 @click.pass_obj
 @friendly_errors
 def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
-    """Register a modem port NAME reachable at --url."""
+    name = _port_name(name)
+    url = bounded(url, PORT_URL_MAX, "port URL")
     sessions = obj.sessions()
     try:
         with sessions.begin() as s:
             s.add(Port(name=name, url=url, driver=driver, enabled=True))
     except IntegrityError:
-        raise click.ClickException(f"port {name!r} is already registered (see `simhost port list`)") from None
+        raise click.ClickException(f"port {shown(name)} is already registered (see `simhost port list`)") from None
     click.echo(f"port {name} added: {url}" + (f" (driver {driver})" if driver else ""))
 
 
@@ -196,7 +276,7 @@ def port_remove(obj: Context, name: str) -> None:
     with obj.sessions().begin() as s:
         row = s.get(Port, name)
         if row is None:
-            raise click.ClickException(f"no port named {name!r} (see `simhost port list`)")
+            raise click.ClickException(f"no port named {shown(name)} (see `simhost port list`)")
         s.delete(row)
     click.echo(f"port {name} removed")
 

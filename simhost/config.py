@@ -1,10 +1,14 @@
-"""Settings shared by every simhost command: database URL, MQTT URL, topic prefix, default region."""
+"""Settings shared by every simhost command: database URL, MQTT URL and password, topic prefix, default region."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+import stat
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
+
+from simhost.inputs import shown
 
 DEFAULT_DB_URL = "sqlite:///simhost.db"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
@@ -13,10 +17,18 @@ DEFAULT_REGION = "RU"
 DEFAULT_ROUTER_ACK_TIMEOUT_S = 30.0
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
+PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
+URL_SHOWN_MAX = 120
+PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:)[^@/]*@")
 
 
 class ConfigError(ValueError):
     """A setting has a value simhost cannot use; the message says which and why."""
+
+
+def shown_url(url: str) -> str:
+    """`url` quoted for a message, cut short, its password (if any) replaced by ***."""
+    return shown(PASSWORD_IN_URL_RE.sub(r"\1***@", url), URL_SHOWN_MAX)
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,7 @@ class MqttTarget:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: bool = False
 
     @classmethod
@@ -34,15 +46,15 @@ class MqttTarget:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp"):
             raise ConfigError(
-                f"MQTT URL {url!r}: scheme must be mqtt:// or mqtts:// (e.g. mqtt://127.0.0.1:1883)"
+                f"MQTT URL {shown_url(url)}: scheme must be mqtt:// or mqtts:// (e.g. mqtt://127.0.0.1:1883)"
             )
         if not parts.hostname:
-            raise ConfigError(f"MQTT URL {url!r} names no host")
+            raise ConfigError(f"MQTT URL {shown_url(url)} names no host")
         tls = parts.scheme == "mqtts"
         try:
             port = parts.port or (MQTTS_DEFAULT_PORT if tls else MQTT_DEFAULT_PORT)
-        except ValueError as exc:
-            raise ConfigError(f"MQTT URL {url!r}: {exc}") from None
+        except ValueError:
+            raise ConfigError(f"MQTT URL {shown_url(url)}: the port is not a number from 0 to 65535") from None
         return cls(
             host=parts.hostname,
             port=port,
@@ -82,6 +94,8 @@ class Settings:
     # How long the gateway waits for a router to confirm a published message before it publishes it again
     # (doubling up to ten minutes); 0: the broker's PUBACK is enough (no simhost router consumes the messages).
     router_ack_timeout_s: float = DEFAULT_ROUTER_ACK_TIMEOUT_S
+    # from SIMHOST_MQTT_PASSWORD or --mqtt-password-file; it replaces a password in mqtt_url
+    mqtt_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -91,8 +105,39 @@ class Settings:
             topic_prefix=os.environ.get("SIMHOST_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
             region=os.environ.get("SIMHOST_REGION", DEFAULT_REGION),
             router_ack_timeout_s=_seconds("SIMHOST_ROUTER_ACK_TIMEOUT_S", DEFAULT_ROUTER_ACK_TIMEOUT_S),
+            mqtt_password=os.environ.get("SIMHOST_MQTT_PASSWORD") or None,
         )
 
     @property
     def mqtt(self) -> MqttTarget:
-        return MqttTarget.parse(self.mqtt_url)
+        target = MqttTarget.parse(self.mqtt_url)
+        if self.mqtt_password is None:
+            return target
+        if target.username is None:
+            raise ConfigError(
+                "an MQTT password is given (--mqtt-password-file or SIMHOST_MQTT_PASSWORD) but the MQTT URL "
+                f"{shown_url(self.mqtt_url)} names no user: give one, mqtt://USER@HOST:PORT"
+            )
+        return replace(target, password=self.mqtt_password)
+
+
+def read_password_file(path: str) -> tuple[str, str | None]:
+    """The password in the file at `path` (trailing newlines stripped), and a warning if every user may read it."""
+    what = f"MQTT password file {path}"
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            data = f.read(PASSWORD_FILE_MAX + 1)
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
+        raise ConfigError(f"{what}: {reason}") from None
+    if len(data) > PASSWORD_FILE_MAX:
+        raise ConfigError(f"{what} is longer than {PASSWORD_FILE_MAX} bytes: it should hold only the password")
+    try:
+        password = data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} is not UTF-8 text") from None
+    if not password:
+        raise ConfigError(f"{what} is empty")
+    warning = f"warning: {what} is readable by every user: chmod 600 it" if mode & stat.S_IROTH else None
+    return password, warning

@@ -89,8 +89,9 @@ def acl(obj: Context, out_dir: Path, broker_user: str | None, as_json: bool) -> 
     Point Mosquitto at the files by copying the snippet's lines into mosquitto.conf (or the
     snippet into /etc/mosquitto/conf.d/simhost.conf), then reload it after every run of this
     command: `systemctl reload mosquitto` (or `kill -HUP` its pid). Start the services with the
-    accounts from services.json, e.g. `simhost --mqtt mqtt://router:PASSWORD@HOST run --only router
-    --router-group GROUP`.
+    accounts from services.json, the password in a file of mode 0600 (never on the command line,
+    which every local user can read), e.g. `simhost --mqtt mqtt://router@HOST --mqtt-password-file
+    /etc/simhost/router.password run --only router --router-group GROUP`.
     """
     if broker_user is None:
         broker_user = _default_broker_user()

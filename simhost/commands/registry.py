@@ -15,6 +15,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from simhost.inputs import (
+    APPROVER_MAX,
+    CUSTOMER_NAME_MAX,
+    EMAIL_MAX,
+    EMAILS_MAX,
+    HTTP_URL_MAX,
+    SENDER_NAME_MAX,
+    SMPP_SYSTEM_ID_MAX,
+    bounded,
+    shown,
+)
 from simhost.models import InboundPart, OutboxMessage, Port
 from simhost.registry import validate
 from simhost.registry.models import (
@@ -97,7 +108,7 @@ def _iso(t: datetime | None) -> str | None:
 def _customer(s: Session, login: str) -> Customer:
     row = find_customer(s, login)
     if row is None:
-        raise ValidationError(f"no customer with login {login!r} (see `simhost owner list`)")
+        raise ValidationError(f"no customer with login {shown(login)} (see `simhost owner list`)")
     return row
 
 
@@ -181,7 +192,8 @@ def owner() -> None:
 
 @owner.command("add")
 @click.argument("login", metavar="LOGIN")
-@click.option("--name", default=None, help="The customer's name (company or person).")
+@click.option("--name", default=None,
+              help=f"The customer's name (company or person), at most {CUSTOMER_NAME_MAX} characters.")
 @click.option("--verified", is_flag=True, help="Their documents are checked already: they may own dedicated numbers.")
 @json_option
 @click.pass_obj
@@ -193,6 +205,8 @@ def owner_add(obj: Context, login: str, name: str | None, verified: bool, as_jso
     <prefix>/v1/owners/LOGIN/messages and starts the `LOGIN: text` prefix on shared numbers.
     """
     key = validate.login(login)
+    if name is not None:
+        name = bounded(name, CUSTOMER_NAME_MAX, "customer name")
     if key in SERVICE_ROLES:
         raise ValidationError(f"login {key!r} is reserved: it is simhost's {key} service account on the broker")
     password = new_password()
@@ -314,9 +328,13 @@ def owner_password(obj: Context, login: str, as_json: bool) -> None:
 
 @owner.command("forward")
 @click.argument("login", metavar="LOGIN")
-@click.option("--email", default=None, help="E-mail address(es), comma-separated ('' clears).")
-@click.option("--http-url", default=None, help="HTTP(S) endpoint messages are POSTed to ('' clears).")
-@click.option("--smpp-system-id", default=None, help="SMPP account the customer binds with ('' clears).")
+@click.option("--email", default=None,
+              help=f"E-mail address(es), comma-separated, each at most {EMAIL_MAX} and all together at most "
+                   f"{EMAILS_MAX} characters ('' clears).")
+@click.option("--http-url", default=None,
+              help=f"HTTP(S) endpoint messages are POSTed to, at most {HTTP_URL_MAX} characters ('' clears).")
+@click.option("--smpp-system-id", default=None,
+              help=f"SMPP account the customer binds with, at most {SMPP_SYSTEM_ID_MAX} characters ('' clears).")
 @click.option("--msisdn", default=None, help="Phone number each message is forwarded to as an SMS ('' clears).")
 @click.pass_obj
 @registry_errors
@@ -325,19 +343,18 @@ def owner_forward(obj: Context, login: str, email: str | None, http_url: str | N
     """Set where customer LOGIN's messages are forwarded besides its MQTT topic."""
     changes: dict[str, str | None] = {}
     if email is not None:
-        addresses = [a.strip() for a in email.split(",") if a.strip()]
+        addresses = [bounded(a.strip(), EMAIL_MAX, "e-mail address") for a in email.split(",") if a.strip()]
         bad = [a for a in addresses if "@" not in a.strip("@")]
         if bad:
-            raise ValidationError(f"{bad[0]!r} is not an e-mail address")
-        changes["email"] = ", ".join(addresses) or None
+            raise ValidationError(f"{shown(bad[0])} is not an e-mail address")
+        changes["email"] = bounded(", ".join(addresses), EMAILS_MAX, "e-mail addresses") or None
     if http_url is not None:
+        bounded(http_url, HTTP_URL_MAX, "HTTP URL")
         if http_url and not http_url.startswith(("http://", "https://")):
-            raise ValidationError(f"{http_url!r} is not an http:// or https:// URL")
+            raise ValidationError(f"{shown(http_url)} is not an http:// or https:// URL")
         changes["http_url"] = http_url or None
     if smpp_system_id is not None:
-        if len(smpp_system_id) > 15:
-            raise ValidationError(f"SMPP system_id {smpp_system_id!r} is longer than 15 characters (SMPP 3.4)")
-        changes["smpp_system_id"] = smpp_system_id or None
+        changes["smpp_system_id"] = bounded(smpp_system_id, SMPP_SYSTEM_ID_MAX, "SMPP system_id") or None
     if msisdn is not None:
         changes["forward_msisdn"] = validate.msisdn(msisdn, obj.settings.region) if msisdn else None
     if not changes:
@@ -381,7 +398,7 @@ def slot_add(obj: Context, bank: int, slot_no: int, iccid: str, msisdn: str, kin
     number = validate.msisdn(msisdn, region)
     k = validate.kind(kind)
     if imsi is not None and not (imsi.isdigit() and 6 <= len(imsi) <= 15):
-        raise ValidationError(f"IMSI {imsi!r} is not valid: an IMSI has 6 to 15 digits")
+        raise ValidationError(f"IMSI {shown(imsi)} is not valid: an IMSI has 6 to 15 digits")
     sessions = obj.sessions()
     live: str | None = None
 
@@ -395,7 +412,7 @@ def slot_add(obj: Context, bank: int, slot_no: int, iccid: str, msisdn: str, kin
         customer = _dedicated_owner(s, k, owner_login) if owner_login is not None else None
         if port_name is not None:
             if s.get(Port, port_name) is None:
-                raise ValidationError(f"no port named {port_name!r} (see `simhost port list`)")
+                raise ValidationError(f"no port named {shown(port_name)} (see `simhost port list`)")
             live = s.scalar(select(InboundPart.iccid).where(InboundPart.port == port_name)
                             .order_by(InboundPart.received_at.desc()).limit(1))
         s.add(SimSlot(bank=bank, slot=slot_no, iccid=icc, imsi=imsi, msisdn=number, kind=k,
@@ -534,16 +551,19 @@ def _default_approver() -> str | None:
         return None
 
 
-@whitelist.command("add")
+@whitelist.command("add", help=f"Approve SENDER_NAME (e.g. Sberbank; case is ignored; at most {SENDER_NAME_MAX} "
+                               "characters, as in an SMS) on the hosted-company number NUMBER.")
 @click.argument("number", metavar="NUMBER")
 @click.argument("sender_name", metavar="SENDER_NAME")
-@click.option("--by", "approved_by", default=None, metavar="NAME", help="Who approved it [default: your user name].")
+@click.option("--by", "approved_by", default=None, metavar="NAME",
+              help=f"Who approved it, at most {APPROVER_MAX} characters [default: your user name].")
 @click.pass_obj
 @registry_errors
 def whitelist_add(obj: Context, number: str, sender_name: str, approved_by: str | None) -> None:
-    """Approve SENDER_NAME (e.g. Sberbank; case is ignored) on the hosted-company number NUMBER."""
     name = validate.sender_name(sender_name)
     by = approved_by if approved_by is not None else _default_approver()
+    if by is not None:
+        by = bounded(by, APPROVER_MAX, "approver")
     sessions = obj.sessions()
 
     def duplicate(s: Session) -> str | None:
@@ -576,7 +596,7 @@ def whitelist_remove(obj: Context, number: str, sender_name: str) -> None:
         row = _company_slot(s, number, obj.settings.region)
         existing = _entry(s, row, sender_name)
         if existing is None:
-            raise ValidationError(f"{sender_name.strip()!r} is not on the whitelist of {row.msisdn} "
+            raise ValidationError(f"{shown(sender_name.strip())} is not on the whitelist of {row.msisdn} "
                                   f"(see `simhost whitelist list {row.msisdn}`)")
         name = existing.sender_name
         s.delete(existing)

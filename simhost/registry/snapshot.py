@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from simhost.gateway.numbers import to_e164
+from simhost.inputs import SENT_FROM_MAX, bounded, shown
 from simhost.registry import validate
 from simhost.registry.models import Customer, SentLog, SimSlot, WhitelistEntry
 from simhost.registry.validate import ValidationError
@@ -16,7 +17,6 @@ from simhost.router.directory import CustomerEntry, Directory, NumberEntry, Send
 
 # Reply attribution looks back 14 days by default; keep more so a longer configured window still works.
 SEND_HISTORY = timedelta(days=30)
-FROM_MAX = 32
 
 
 def load_directory(session: Session, *, now: datetime | None = None,
@@ -65,17 +65,15 @@ def record_send(session: Session, from_number: str, to: str, owner_login: str, a
     """Log that `owner_login` sent an SMS from `from_number` (MSISDN or sender name) to subscriber `to`."""
     owner = find_customer(session, owner_login)
     if owner is None:
-        raise ValidationError(f"no customer with login {owner_login!r} (see `simhost owner list`)")
+        raise ValidationError(f"no customer with login {shown(owner_login)} (see `simhost owner list`)")
     subscriber = validate.msisdn(to, region)
     sender = from_number.strip()
     if not sender:
         raise ValidationError("the sending number or sender name is empty")
     if validate.PHONE_CHARS_RE.match(sender):
         sender = to_e164(sender, region) or sender  # a short code stays as it is
-    if len(sender) > FROM_MAX:
-        raise ValidationError(f"sender {from_number!r} is longer than {FROM_MAX} characters")
-    row = SentLog(from_number=sender, to_subscriber=subscriber, owner_id=owner.id, at=validate.as_utc(at),
-                  source=validate.source(source))
+    row = SentLog(from_number=bounded(sender, SENT_FROM_MAX, "sender"), to_subscriber=subscriber,
+                  owner_id=owner.id, at=validate.as_utc(at), source=validate.source(source))
     session.add(row)
     session.flush()
     return row

@@ -6,25 +6,25 @@ import re
 from datetime import UTC, datetime
 
 from simhost.gateway.numbers import to_e164
+from simhost.inputs import LOGIN_MAX, SENDER_NAME_MAX, InputError, bounded, shown
 from simhost.router.directory import NUMBER_KINDS
 
-LOGIN_RE = re.compile(r"^[a-z0-9._-]{2,32}$")
+LOGIN_RE = re.compile(rf"^[a-z0-9._-]{{2,{LOGIN_MAX}}}$")
 PHONE_CHARS_RE = re.compile(r"^\+?[0-9][0-9 ().-]*$")
 ICCID_LENGTHS = (19, 20)
-SENDER_NAME_MAX = 11  # TP-OA holds at most 11 GSM 7-bit characters (3GPP TS 23.040 §9.1.2.5)
 SEND_SOURCES = ("mqtt", "cli", "port")
 
 
-class ValidationError(ValueError):
-    """Input the registry cannot accept; the message is one sentence saying what and why."""
+# Input the registry cannot accept: the one error class of every input check, under the registry's name.
+ValidationError = InputError
 
 
 def login(value: str) -> str:
     """A customer login, lowercased: 2-32 of a-z, 0-9, '.', '_' and '-' (it becomes an MQTT topic level)."""
-    text = value.strip().lower()
+    text = bounded(value.strip(), LOGIN_MAX, "login").lower()
     if not LOGIN_RE.match(text):
         raise ValidationError(
-            f"login {value!r} is not valid: use 2-32 characters from a-z, 0-9, '.', '_' and '-'"
+            f"login {shown(value)} is not valid: use 2-{LOGIN_MAX} characters from a-z, 0-9, '.', '_' and '-'"
         )
     return text
 
@@ -35,7 +35,8 @@ def msisdn(value: str, region: str) -> str:
     e164 = to_e164(text, region) if PHONE_CHARS_RE.match(text) else None
     if e164 is None:
         raise ValidationError(
-            f"{value!r} is not a phone number: give it as +79161234567 or in a form region {region} reads"
+            f"{shown(value)} is not a phone number: give it as +79161234567 or in a form region "
+            f"{shown(region, 8)} reads"
         )
     return e164
 
@@ -61,12 +62,12 @@ def iccid(value: str) -> str:
     if len(text) in (20, 21) and text[-1] in "fF":  # BCD padding as some modems print it
         text = text[:-1]
     if not text.isdigit():
-        raise ValidationError(f"ICCID {value!r} is not valid: an ICCID has only digits")
+        raise ValidationError(f"ICCID {shown(value)} is not valid: an ICCID has only digits")
     if len(text) not in ICCID_LENGTHS:
-        raise ValidationError(f"ICCID {value!r} is not valid: it has {len(text)} digits, an ICCID has 19 or 20")
+        raise ValidationError(f"ICCID {shown(value)} is not valid: it has {len(text)} digits, an ICCID has 19 or 20")
     if not luhn_ok(text):
         raise ValidationError(
-            f"ICCID {value!r} is not valid: its last digit fails the Luhn check "
+            f"ICCID {shown(value)} is not valid: its last digit fails the Luhn check "
             f"(with these first {len(text) - 1} digits it would be {luhn_check_digit(text[:-1])}); "
             "check for a mistyped digit"
         )
@@ -82,7 +83,7 @@ def looks_like_iccid(value: str) -> bool:
 def kind(value: str) -> str:
     text = value.strip().lower()
     if text not in NUMBER_KINDS:
-        raise ValidationError(f"kind {value!r} is not one of {', '.join(NUMBER_KINDS)}")
+        raise ValidationError(f"kind {shown(value)} is not one of {', '.join(NUMBER_KINDS)}")
     return text
 
 
@@ -91,12 +92,7 @@ def sender_name(value: str) -> str:
     text = value.strip()
     if not text:
         raise ValidationError("the sender name is empty")
-    if len(text) > SENDER_NAME_MAX:
-        raise ValidationError(
-            f"sender name {value!r} has {len(text)} characters; an SMS alphanumeric sender has at most "
-            f"{SENDER_NAME_MAX}"
-        )
-    return text
+    return bounded(text, SENDER_NAME_MAX, "sender name")
 
 
 def sender_key(name: str) -> str:
@@ -106,7 +102,7 @@ def sender_key(name: str) -> str:
 
 def source(value: str) -> str:
     if value not in SEND_SOURCES:
-        raise ValidationError(f"send source {value!r} is not one of {', '.join(SEND_SOURCES)}")
+        raise ValidationError(f"send source {shown(value)} is not one of {', '.join(SEND_SOURCES)}")
     return value
 
 
@@ -116,7 +112,7 @@ def parse_time(value: str) -> datetime:
         t = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValidationError(
-            f"{value!r} is not an ISO 8601 time (e.g. 2026-01-31T18:05:00+03:00 or 2026-01-31)"
+            f"{shown(value)} is not an ISO 8601 time (e.g. 2026-01-31T18:05:00+03:00 or 2026-01-31)"
         ) from None
     return as_utc(t)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from simhost.inputs import shown
 from simhost.security.mqttauth import hash_password, new_password
 from simhost.topics import Topics
 
@@ -48,7 +49,7 @@ class CustomerAccount(NamedTuple):
 def check_username(name: str, what: str = "login") -> str:
     if not USERNAME_RE.match(name):
         raise AclError(
-            f"{what} {name!r} cannot be an MQTT username: it must be 1-128 characters without white space, "
+            f"{what} {shown(name)} cannot be an MQTT username: it must be 1-128 characters without white space, "
             "'/', '+', '#', ':' or a leading '$'"
         )
     return name
@@ -57,7 +58,7 @@ def check_username(name: str, what: str = "login") -> str:
 def check_prefix(prefix: str) -> str:
     if not prefix or prefix.startswith("$") or not all(PREFIX_LEVEL_RE.match(p) for p in prefix.split("/")):
         raise AclError(
-            f"topic prefix {prefix!r} cannot be used in an ACL: it needs non-empty levels without "
+            f"topic prefix {shown(prefix)} cannot be used in an ACL: it needs non-empty levels without "
             "white space, '+' or '#', and no leading '$'"
         )
     return prefix
@@ -126,7 +127,7 @@ def render_acl(prefix: str, customers: Iterable[str], services: Mapping[str, str
     for login in logins:
         check_username(login)
         if login in service_users:
-            raise AclError(f"customer login {login!r} is also the {service_users[login]} service account")
+            raise AclError(f"customer login {shown(login)} is also the {service_users[login]} service account")
     rules = service_rules(prefix)
     lines = [
         "# Mosquitto ACL written by `simhost mqtt acl`; regenerate it rather than editing it.",
@@ -154,26 +155,34 @@ def render_passwd(entries: Mapping[str, str]) -> str:
         hashed = entries[user]
         check_username(user, "username")
         if not hashed.startswith("$7$") or any(c.isspace() for c in hashed):
-            raise AclError(f"password hash of {user!r} is not a Mosquitto $7$ hash")
+            raise AclError(f"password hash of {shown(user)} is not a Mosquitto $7$ hash")
         lines.append(f"{user}:{hashed}")
     return "".join(f"{line}\n" for line in lines)
 
 
 def _write(path: Path, text: str, mode: int = SECRET_MODE, owner: str | None = None) -> None:
-    """Replace `path` with `text`, mode `mode` (and owner `owner`) from the first byte on."""
+    """Replace `path` with `text`, mode `mode` (and owner `owner`) from the first byte on.
+
+    The temporary file is always a new one (O_EXCL, O_NOFOLLOW): one left by a crashed run, or a symlink
+    or hard link planted in its place, would otherwise receive the secrets.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)
     try:
-        os.fchmod(fd, mode)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except FileExistsError:
+        raise AclError(f"{tmp} appeared while {path.name} was being written; run the command again") from None
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away (never added any)
         if owner is not None:
             try:
                 uid = pwd.getpwnam(owner).pw_uid
             except KeyError:
-                raise AclError(f"no system user {owner!r} to own {path.name}") from None
+                raise AclError(f"no system user {shown(owner)} to own {path.name}") from None
             try:
                 os.fchown(fd, uid, -1)
             except PermissionError:
-                raise AclError(f"cannot give {path.name} to user {owner!r} (needs root)") from None
+                raise AclError(f"cannot give {path.name} to user {shown(owner)} (needs root)") from None
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             fd = -1
             f.write(text)

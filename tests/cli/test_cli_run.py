@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from simhost.cli import main
+from simhost.db import upgrade
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", ""])
@@ -19,6 +20,7 @@ def test_gateway_processes_must_be_a_count_or_auto(tmp_path: Path, value: str) -
 
 
 def test_gateway_alone_without_ports_says_how_to_add_one(tmp_path: Path) -> None:
+    upgrade(f"sqlite:///{tmp_path}/s.db")
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path}/s.db", "run", "--only", "gateway"])
     assert result.exit_code == 1
     assert "no ports registered: add one with `simhost port add NAME --url URL`" in result.output

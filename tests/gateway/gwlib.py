@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from simhost.db import upgrade
+
 VENV_BIN = Path(sys.executable).parent
 STOP_TIMEOUT_S = 15.0
 
@@ -31,6 +33,7 @@ class GatewayProcess:
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "gateway.log"
+        upgrade(self.env["SIMHOST_DB"])  # only `simhost db upgrade` (or this) creates the database
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(VENV_BIN / "simhost"), *args], env=self.env, capture_output=True,

@@ -57,7 +57,7 @@ def test_iccid_and_msisdn_are_told_apart() -> None:
 def test_login_kind_and_sender_name() -> None:
     assert validate.login(" Acme.Ltd_1 ") == "acme.ltd_1"
     for bad in ("a", "x" * 33, "acme corp", "acme/1", "acmé"):
-        with pytest.raises(ValidationError, match="is not valid"):
+        with pytest.raises(ValidationError, match=r"is not valid|is too long: 33 characters, at most 32"):
             validate.login(bad)
     assert validate.kind("Hosted-Company") == "hosted-company"
     with pytest.raises(ValidationError, match="is not one of shared, virtual, hosted-company, hosted-client"):

@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,7 +27,7 @@ from sqlalchemy import text
 
 from simhost.commands.mqtt import _default_broker_user, mqtt
 from simhost.config import Settings
-from simhost.db import make_engine, make_sessions
+from simhost.db import make_engine, make_sessions, upgrade
 from simhost.security.acl import (
     AclError,
     ServiceCredentials,
@@ -34,7 +36,7 @@ from simhost.security.acl import (
     render_passwd,
     write_acl_files,
 )
-from simhost.security.mqttauth import check_password, hash_password
+from simhost.security.mqttauth import ITERATIONS, check_password, hash_password
 from simhost.topics import Topics
 from tests.brokerlib import PrivateBroker
 
@@ -95,9 +97,9 @@ class Peer:
             self.subacks[mid] = reasons
             self._cond.notify_all()
 
-    def _wait(self, predicate: Callable[[], bool], what: str) -> None:
+    def _wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
         with self._cond:
-            if not self._cond.wait_for(predicate, WAIT_S):
+            if not self._cond.wait_for(predicate, timeout):
                 raise AssertionError(f"timed out waiting for {what}")
 
     def connected(self) -> ReasonCode:
@@ -122,9 +124,9 @@ class Peer:
         self._wait(lambda: info.mid in self.pubacks, f"PUBACK for {topic}")
         return self.pubacks[info.mid]
 
-    def wait_for_payload(self, payload: bytes) -> list[tuple[str, bytes]]:
+    def wait_for_payload(self, payload: bytes, timeout: float = WAIT_S) -> list[tuple[str, bytes]]:
         """Everything received up to and including `payload` (broker order is publish order)."""
-        self._wait(lambda: any(p == payload for _t, p in self.messages), f"message {payload!r}")
+        self._wait(lambda: any(p == payload for _t, p in self.messages), f"message {payload!r}", timeout)
         with self._cond:
             return list(self.messages)
 
@@ -306,6 +308,43 @@ def test_customer_may_publish_send_and_its_own_sent_only(net: Secured) -> None:
     assert bob.wait_for_payload(b"marker") == [(T.owner_messages("bob"), b"marker")]
 
 
+@pytest.mark.parametrize("way", ["file", "env", "url"])
+def test_router_logs_in_with_a_password_kept_off_its_command_line(net: Secured, tmp_path: Path, way: str) -> None:
+    """`simhost run` as the router account, its password from --mqtt-password-file (with the trailing
+    newline an editor leaves), from SIMHOST_MQTT_PASSWORD, or (discouraged) in the URL."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    upgrade(url)
+    password = net.services["router"]
+    router_id = f"pw-{way}-{uuid.uuid4().hex[:6]}"
+    online = json.dumps({"state": "online", "router": router_id, "group": net.group}).encode()
+    watcher = net.peer("operator").ready().subscribe(T.router_status(router_id))
+    broker = f"127.0.0.1:{net.broker.port}"
+    env = dict(os.environ, SIMHOST_DB=url, SIMHOST_TOPIC_PREFIX=PREFIX, SIMHOST_MQTT=f"mqtt://router@{broker}")
+    args = []
+    if way == "file":
+        secret = tmp_path / "router.password"
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, f"{password}\n".encode())
+        os.close(fd)
+        args = ["--mqtt-password-file", str(secret)]
+    elif way == "env":
+        env["SIMHOST_MQTT_PASSWORD"] = password
+    else:  # where the README used to put it, for every local user to read in /proc/PID/cmdline
+        args = ["--mqtt", f"mqtt://router:{password}@{broker}"]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "simhost"), *args, "run", "--only", "router",
+                             "--router-group", net.group, "--router-id", router_id],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        watcher.wait_for_payload(online, timeout=60)
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert (password.encode() in cmdline) == (way == "url")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert password.encode() not in err
+
+
 def test_operator_reads_everything_and_writes_nothing(net: Secured) -> None:
     operator = net.peer("operator").ready().subscribe(f"{PREFIX}/#")
     router = net.peer("router").ready()
@@ -387,6 +426,36 @@ def test_customer_named_like_a_service_and_bad_prefix_are_rejected() -> None:
             render_acl(prefix, ["alice"])
 
 
+def test_password_hashes_are_slow_to_guess_and_old_ones_still_check() -> None:
+    hashed = hash_password("pw")
+    assert hashed.startswith(f"$7${ITERATIONS}$")
+    assert ITERATIONS >= 20_000  # mosquitto_passwd's 101 lets a stolen passwd file be guessed 200 times faster
+    assert check_password("pw", hashed)
+    assert not check_password("pw!", hashed)
+    # Mosquitto (and check_password) read the count from each hash: hashes made before still work
+    assert check_password("pw", hash_password("pw", iterations=101))
+
+
+def test_customer_with_an_old_101_iteration_hash_still_logs_in() -> None:
+    out = _broker_dir()
+    files = write_acl_files(out, PREFIX, [("olga", hash_password("olga-pw", iterations=101), True)],
+                            broker_user=_default_broker_user())
+    broker = _start_broker(files)
+    peers: list[Peer] = []
+    try:
+        peers.append(Peer(broker.port, "olga", "olga-pw"))
+        peers[-1].ready()
+        peers.append(Peer(broker.port, "gateway", files.credentials.passwords["gateway"]))
+        peers[-1].ready()
+        peers.append(Peer(broker.port, "olga", "wrong"))
+        assert peers[-1].connected().value == NOT_AUTHORIZED
+    finally:
+        for p in peers:
+            p.close()
+        broker.close()
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def test_passwd_lines_and_hashes() -> None:
     h = hash_password("pw")
     assert render_passwd({"bob": h, "alice": h}) == f"alice:{h}\nbob:{h}\n"
@@ -425,6 +494,47 @@ def test_service_passwords_are_made_once_and_kept_private(tmp_path: Path) -> Non
     assert stat.S_IMODE(again.services.stat().st_mode) == 0o600
     assert again.customers == ()
     assert "alice" not in again.passwd.read_text()
+
+
+def test_secret_files_are_created_private_whatever_lies_in_the_way(tmp_path: Path) -> None:
+    """A stale temporary file from a crashed run, or a symlink planted in its place, never receives the
+    secrets: each file is created afresh, mode 0600 from its first byte, under the usual umask."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("")
+    elsewhere.chmod(0o644)
+    out = tmp_path / "mqtt"
+    out.mkdir()
+    (out / ".passwd.tmp").symlink_to(elsewhere)
+    (out / ".services.json.tmp").write_text("stale")
+    (out / ".services.json.tmp").chmod(0o644)
+    os.link(out / ".services.json.tmp", tmp_path / "hardlink")
+    old = os.umask(0o022)
+    try:
+        files = write_acl_files(out, "sh", _customers())
+    finally:
+        os.umask(old)
+    assert elsewhere.read_text() == ""
+    assert (tmp_path / "hardlink").read_text() == "stale"
+    for f in (files.services, files.passwd, files.acl):
+        assert not f.is_symlink(), f
+        assert stat.S_IMODE(f.lstat().st_mode) == 0o600, f
+    assert "gateway:$7$" in files.passwd.read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["acl", "mosquitto.conf.snippet", "passwd", "services.json"]
+
+
+def test_simhost_mqtt_acl_from_a_shell_writes_secrets_0600(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    upgrade(url)
+    env = dict(os.environ, SIMHOST_DB=url)
+    simhost = str(Path(sys.executable).parent / "simhost")
+    subprocess.run([simhost, "owner", "add", "alice"], env=env, check=True, capture_output=True)
+    # the shell's usual umask: without care every file would come out world-readable
+    done = subprocess.run(["sh", "-c", 'umask 022 && exec "$0" mqtt acl --out "$1" --broker-user ""', simhost,
+                           str(tmp_path / "mqtt")], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "mqtt").iterdir()}
+    assert modes == {"passwd": 0o600, "acl": 0o600, "services.json": 0o600, "mosquitto.conf.snippet": 0o644}
+    assert stat.S_IMODE((tmp_path / "s.db").stat().st_mode) == 0o600
 
 
 def test_unreadable_services_file_is_an_error(tmp_path: Path) -> None:
