@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import re
 import signal
@@ -11,15 +10,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import wraps
 from typing import Any, ClassVar, TypeVar
 
 import click
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from simhost.config import ConfigError, Settings, read_password_file, shown_url
-from simhost.db import make_engine, make_sessions, sqlite_file, upgrade
+from simhost.commands.common import Context, echo_json, friendly, friendly_errors
+from simhost.config import Settings, read_password_file, shown_url
+from simhost.db import sqlite_file, upgrade
 from simhost.inputs import (
     ARGUMENT_MAX,
     PORT_NAME_MAX,
@@ -35,43 +34,9 @@ from simhost.models import Port
 
 F = TypeVar("F", bound=Callable[..., Any])
 PORT_NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{PORT_NAME_MAX}}}$")
-TRACE = 5
 LONG_WORD_RE = re.compile(rf"\S{{{SHOWN_MAX + 1},}}")
 SETTING_OPTIONS = {"db_url": "--db (SIMHOST_DB)", "mqtt_url": "--mqtt (SIMHOST_MQTT)",
                    "topic_prefix": "--topic-prefix (SIMHOST_TOPIC_PREFIX)", "region": "--region (SIMHOST_REGION)"}
-
-
-class Context:
-    """What every command gets: the resolved settings and lazily made database sessions."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._engine: Engine | None = None
-        self._sessions: Any = None
-
-    def engine(self) -> Engine:
-        """The database engine, the schema migrated to the newest revision first; a database that does not
-        exist is a ConfigError saying how to create it (only `simhost db upgrade` does)."""
-        if self._engine is None:
-            upgrade(self.settings.db_url, create=False)
-            self._engine = make_engine(self.settings.db_url)
-        return self._engine
-
-    def sessions(self) -> Any:
-        if self._sessions is None:
-            self._sessions = make_sessions(self.engine())
-        return self._sessions
-
-
-@contextmanager
-def friendly() -> Iterator[None]:
-    """Library errors as one-line click errors (no traceback)."""
-    try:
-        yield
-    except (ConfigError, InputError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except OperationalError as exc:
-        raise click.ClickException(f"database error: {exc.orig}") from None
 
 
 @contextmanager
@@ -90,17 +55,6 @@ def _cut_word(match: re.Match[str]) -> str:
     return word[:SHOWN_MAX] + "…" + closing
 
 
-def friendly_errors(func: F) -> F:
-    """`friendly` around a command."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with friendly():
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _processes(value: str) -> int | None:
     """`--gateway-processes`: None for auto, else a positive number."""
     if value == "auto":
@@ -108,10 +62,6 @@ def _processes(value: str) -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise click.BadParameter(f"{shown(value)}: give a number of processes (1 or more) or 'auto'")
     return int(value)
-
-
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 class LazyGroup(click.Group):
@@ -172,7 +122,11 @@ class LazyGroup(click.Group):
 def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_password_file: str | None,
          topic_prefix: str | None, region: str | None, verbose: int) -> None:
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
-    level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, TRACE)
+    level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose)
+    if level is None:
+        from simhost_drivers.at.trace import TRACE  # the drivers' wire level; loaded only when asked for
+
+        level = TRACE
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # migrations run on every start; their progress lines only matter when debugging
     logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)

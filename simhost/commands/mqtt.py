@@ -6,18 +6,16 @@ import json
 import os
 import pwd
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from alembic.util.exc import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from simhost.commands.common import Context
 from simhost.config import ConfigError
 from simhost.security.acl import ROUTER, SERVICE_ROLES, AclError, CustomerAccount, write_acl_files
-
-if TYPE_CHECKING:
-    from simhost.cli import Context
 
 CUSTOMER_COLUMNS = ("login", "enabled", "mqtt_password_hash")
 DEFAULT_BROKER_USER = "mosquitto"

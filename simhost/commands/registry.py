@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
 from simhost.inputs import (
     APPROVER_MAX,
     CUSTOMER_NAME_MAX,
@@ -42,23 +43,16 @@ from simhost.router.directory import DEDICATED_KINDS, NUMBER_KINDS
 from simhost.security.acl import SERVICE_ROLES
 from simhost.security.mqttauth import hash_password, new_password
 
-if TYPE_CHECKING:
-    from simhost.cli import Context
-
 F = TypeVar("F", bound=Callable[..., Any])
 INBOX_LIMIT = 50
 TEXT_PREVIEW = 60
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
 
 def registry_errors(func: F) -> F:
-    """simhost.cli.friendly_errors, plus registry mistakes and unique conflicts as one line (no traceback)."""
+    """`friendly_errors`, plus registry mistakes and unique conflicts as one line (no traceback)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from simhost.cli import friendly_errors  # simhost.cli imports this module when it starts
-
         try:
             return friendly_errors(func)(*args, **kwargs)
         except ValidationError as exc:
@@ -68,12 +62,6 @@ def registry_errors(func: F) -> F:
             raise click.ClickException(f"the change conflicts with a registered record ({first})") from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def echo_json(data: Any) -> None:
-    from simhost.cli import echo_json as cli_echo_json
-
-    cli_echo_json(data)
 
 
 @contextmanager
@@ -243,10 +231,9 @@ def owner_list(obj: Context, as_json: bool) -> None:
         rows = [_customer_json(c, counts.get(c.id, 0)) for c in s.scalars(select(Customer).order_by(Customer.login))]
     if not _list_or_note(rows, as_json, "no customers registered (add one with `simhost owner add LOGIN`)"):
         return
-    click.echo(f"{'LOGIN':<20} {'VERIFIED':<9} {'STATE':<9} {'NUMBERS':>7}  NAME")
-    for r in rows:
-        click.echo(f"{r['login']:<20} {'yes' if r['verified'] else 'no':<9} "
-                   f"{'enabled' if r['enabled'] else 'disabled':<9} {r['numbers']:>7}  {r['name'] or ''}")
+    echo_table(("LOGIN", "VERIFIED", "STATE", "NUMBERS", "NAME"),
+               [(r["login"], "yes" if r["verified"] else "no", "enabled" if r["enabled"] else "disabled",
+                 r["numbers"], r["name"] or "") for r in rows], right=("NUMBERS",))
 
 
 @owner.command("show")
@@ -447,10 +434,9 @@ def slot_list(obj: Context, kind_filter: str | None, owner_login: str | None, as
         rows = [_slot_json(slot_row, login) for slot_row, login in s.execute(query)]
     if not _list_or_note(rows, as_json, "no SIM slots registered (add one with `simhost slot add`)"):
         return
-    click.echo(f"{'BANK':>4} {'SLOT':>4}  {'MSISDN':<16} {'ICCID':<20} {'KIND':<15} {'OWNER':<16} {'PORT':<12} STATE")
-    for r in rows:
-        click.echo(f"{r['bank']:>4} {r['slot']:>4}  {r['msisdn']:<16} {r['iccid']:<20} {r['kind']:<15} "
-                   f"{r['owner'] or '-':<16} {r['port'] or '-':<12} {'enabled' if r['enabled'] else 'disabled'}")
+    echo_table(("BANK", "SLOT", "MSISDN", "ICCID", "KIND", "OWNER", "PORT", "STATE"),
+               [(r["bank"], r["slot"], r["msisdn"], r["iccid"], r["kind"], r["owner"], r["port"],
+                 "enabled" if r["enabled"] else "disabled") for r in rows], right=("BANK", "SLOT"))
 
 
 @slot.command("show")
@@ -619,9 +605,8 @@ def whitelist_list(obj: Context, number: str | None, as_json: bool) -> None:
         rows = [_whitelist_json(entry, msisdn) for entry, msisdn in s.execute(query)]
     if not _list_or_note(rows, as_json, "no sender names approved" + (f" on {number}" if number else "")):
         return
-    for r in rows:
-        click.echo(f"{r['number']:<16} {r['sender_name']:<12} approved by {r['approved_by'] or 'unknown'} "
-                   f"at {r['approved_at']}")
+    echo_table(("NUMBER", "SENDER NAME", "APPROVED BY", "APPROVED AT"),
+               [(r["number"], r["sender_name"], r["approved_by"] or "unknown", r["approved_at"]) for r in rows])
 
 
 # ---- sent --------------------------------------------------------------------------------------------
@@ -685,12 +670,15 @@ def inbox(obj: Context, owner_login: str | None, since: str | None, unrouted: bo
         return
     if not rows:
         click.echo("no messages")
+        return
+    table = []
     for r in rows:
         text = (r["text"] or "").replace("\n", " ")
         if len(text) > TEXT_PREVIEW:
             text = text[:TEXT_PREVIEW - 1] + "…"
         who = r["owner"] if r["status"] == "routed" else f"{r['status']}: {r['reason_code']}"
-        click.echo(f"{r['received_at']}  {r['number'] or '-':<16} {r['sender'] or '-':<16} {who:<28} {text}")
+        table.append((r["received_at"], r["number"], r["sender"], who, text))
+    echo_table(("RECEIVED", "NUMBER", "SENDER", "OWNER OR REASON", "TEXT"), table)
 
 
 @click.command()

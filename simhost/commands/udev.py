@@ -68,7 +68,7 @@ def udev_ports(obj: Any, dev_dirs: tuple[Path, ...], as_json: bool) -> None:
     A registered port whose URL is a bare /dev/ttyUSBn is flagged: that name changes when modems
     are replugged or the host reboots.
     """
-    from simhost.cli import echo_json
+    from simhost.commands.common import echo_json
     from simhost.models import Port
 
     found = _scan(list(dev_dirs) or list(STABLE_DIRS))

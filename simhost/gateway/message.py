@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simhost.gateway.numbers import WITHHELD, classify_sender
 from simhost.topics import SCHEMA_VERSION
 from simhost_drivers.pdu import join_text
-
-if TYPE_CHECKING:
-    from simhost.gateway.spool import PortIdentity
+from simhost_drivers.pdu.model import TON_NAMES
 
 CALL_TEXT = "[CALL]"
-TOA_TYPE_NAMES = {0: "unknown", 1: "international", 2: "national", 3: "network", 4: "subscriber",
-                  5: "alphanumeric", 6: "abbreviated"}
+
+
+@dataclass(frozen=True)
+class PortIdentity:
+    """What a message says of the port it came from."""
+
+    port: str
+    iccid: str
+    msisdn: str | None
+
+
+def content_id(*fields: object) -> str:
+    """A stable id: the first 32 hex digits of the SHA-256 of the fields joined by '|'."""
+    raw = "|".join("" if f is None else str(f) for f in fields)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def _base(message_id: str, kind: str, who: PortIdentity, received_at: datetime) -> dict[str, Any]:
@@ -81,7 +94,7 @@ def build_call(
     payload = _base(message_id, "call", who, rang_at)
     if caller:
         ton = (caller_type >> 4) & 0x7 if caller_type is not None else 0
-        sender, sender_type = classify_sender(caller, TOA_TYPE_NAMES.get(ton, "unknown"), region)
+        sender, sender_type = classify_sender(caller, TON_NAMES[ton], region)
     else:
         sender, sender_type = WITHHELD, WITHHELD
     payload.update({

@@ -23,6 +23,7 @@ from simhost.gateway.worker import DriverFactory, PortConfig, PortStatus, PortWo
 from simhost.models import Port
 from simhost.mqtt import AckingPublisher, make_client
 from simhost.payloads import PayloadError, parse_object
+from simhost.statuses import CONNECTION_LOST, STOPPED, gateway_offline, port_offline
 from simhost.topics import Topics
 
 log = logging.getLogger("simhost.gateway")
@@ -288,8 +289,7 @@ class Gateway:
         self.status_client = make_client(
             settings.mqtt, f"simhost-gw-status-{self.gateway_id}",
             will=(self.topics.gateway_status(self.gateway_id),
-                  json.dumps({"state": "offline", "gateway": self.gateway_id,
-                              "ports": [p.name for p in ports], "reason": "connection lost"})),
+                  json.dumps(gateway_offline(self.gateway_id, [p.name for p in ports], CONNECTION_LOST))),
         )
         self._status_lock = threading.Lock()
         self.status_client.on_connect = self._status_connected
@@ -354,14 +354,12 @@ class Gateway:
         self._ticker.join()
         self.relay.stop()
         for w in self.workers:
-            offline = w.status.to_json()
-            offline.update({"state": "offline", "gateway": self.gateway_id})
+            offline = port_offline(w.config.name, self.gateway_id, last=w.status.to_json())
             self.status_client.publish(self.topics.port_status(w.config.name), json.dumps(offline),
                                        qos=1, retain=True)
         info = self.status_client.publish(
             self.topics.gateway_status(self.gateway_id),
-            json.dumps({"state": "offline", "gateway": self.gateway_id,
-                        "ports": [w.config.name for w in self.workers], "reason": "stopped"}),
+            json.dumps(gateway_offline(self.gateway_id, [w.config.name for w in self.workers], STOPPED)),
             qos=1, retain=True)
         if self.status_client.is_connected():
             info.wait_for_publish(timeout=2.0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from simhost.backoff import Backoff
 from simhost.config import Settings
 from simhost.gateway.spool import PortScope
 from simhost.gateway.worker import PortConfig
@@ -24,7 +25,8 @@ from simhost.gateway.worker import PortConfig
 log = logging.getLogger("simhost.gateway.shards")
 
 PORTS_PER_PROCESS = 32  # a process keeps up with about 17 ports draining at 115200 baud; idle ones cost nearly nothing
-RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+RESTART_FIRST_S = 1.0  # a process that dies is started again after this, doubling up to RESTART_MAX_S
+RESTART_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # a process that ran this long starts its backoff afresh when it dies
 STOP_TIMEOUT_S = 20.0
 PR_SET_PDEATHSIG = 1
@@ -118,7 +120,8 @@ class ShardedGateway:
         self.log_level = logging.getLogger().getEffectiveLevel()
         self.procs: dict[int, BaseProcess] = {}
         self._started_at: dict[int, float] = {}
-        self._failures: dict[int, int] = {}
+        self._backoffs = {shard.index: Backoff(first_s=RESTART_FIRST_S, max_s=RESTART_MAX_S, stable_s=STABLE_AFTER_S)
+                          for shard in self.shards}
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._supervise, name="simhost-gw-supervisor", daemon=True)
 
@@ -148,9 +151,7 @@ class ShardedGateway:
                     continue
                 if shard.index not in due:
                     ran = now - self._started_at[shard.index]
-                    failures = 0 if ran >= STABLE_AFTER_S else self._failures.get(shard.index, 0)
-                    self._failures[shard.index] = failures + 1
-                    delay = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
+                    delay = self._backoffs[shard.index].failed(ran)
                     due[shard.index] = now + delay
                     log.error("%s exited with code %s after %.1f s; starting it again in %.0f s",
                               shard.describe(), proc.exitcode, ran, delay)

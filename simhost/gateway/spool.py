@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -14,7 +13,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
-from simhost.gateway.message import build_call, build_sms, build_undecodable
+from simhost.gateway.message import PortIdentity, build_call, build_sms, build_undecodable, content_id
 from simhost.models import Base, utcnow
 from simhost.topics import Topics
 from simhost_drivers.pdu import DecodedPdu, PduError, decode_pdu
@@ -28,25 +27,13 @@ PARTS: Table = Base.metadata.tables["inbound_parts"]
 OUTBOX: Table = Base.metadata.tables["outbox"]
 REPORTS: Table = Base.metadata.tables["status_reports"]
 
+__all__ = ["OUTBOX", "PARTS", "REPORTS", "OutboxRow", "PendingPart", "PortIdentity", "PortScope", "Spool",
+           "StoreResult", "content_id", "group_parts"]
+
 
 def _naive(moment: datetime) -> datetime:
     """UTC without tzinfo: SQLite gives stored times back naive, PostgreSQL aware."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def content_id(*fields: object) -> str:
-    """A stable id: the first 32 hex digits of the SHA-256 of the fields joined by '|'."""
-    raw = "|".join("" if f is None else str(f) for f in fields)
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class PortIdentity:
-    """What the spool needs to know of the port a part came from."""
-
-    port: str
-    iccid: str
-    msisdn: str | None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from simhost.backoff import Backoff
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool, StoreResult
 from simhost_drivers.at.errors import CommandError, MemoryFullError
@@ -29,9 +29,8 @@ log = logging.getLogger("simhost.worker")
 HEALTH_INTERVAL_S = 60.0
 SWEEP_INTERVAL_S = 1800.0
 WATCHDOG_IDLE_S = 60.0  # a plain AT when no command at all went to the modem for this long
-BACKOFF_MIN_S = 1.0
+BACKOFF_FIRST_S = 2.0  # after the first failed session; doubling up to BACKOFF_MAX_S
 BACKOFF_MAX_S = 60.0
-BACKOFF_JITTER = 0.25
 STORAGE_HIGH_WATER = 0.8
 HEALTH_ROTATION = ("listing", "notifications", "signal", "registration", "storage")
 # A modem that stays unregistered this long is restarted (AT+CFUN=1,1), at most once per RESET_INTERVAL_S: modems
@@ -174,33 +173,29 @@ class PortWorker(threading.Thread):
         self.events.put(WAKE)
 
     def run(self) -> None:
-        failures = 0
+        backoff = Backoff(first_s=BACKOFF_FIRST_S, max_s=self.backoff_max_s, stable_s=self.stable_session_s)
         while not self.stopping.is_set():
+            delay = 0.0
             try:
                 self._session()
-                failures = 0
+                backoff.succeeded()
             except Exception as exc:  # every failure takes the one recovery path below
-                ready_for = time.monotonic() - self._ready_at if self._ready_at is not None else 0.0
-                # after a session that ran well, a failure starts the count (and the backoff) afresh
-                failures = 1 if ready_for >= self.stable_session_s else failures + 1
+                # the time it was ready: after a session that ran well, the count (and the wait) start afresh
+                delay = backoff.failed(time.monotonic() - self._ready_at if self._ready_at is not None else 0.0)
                 self.status.restarts += 1
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.warning("port %s: %s; restarting (attempt %d)", self.config.name,
-                                 self.status.last_error, failures)
+                                 self.status.last_error, backoff.failures)
             finally:
                 self.ready.clear()
                 self._ready_at = None
                 self._close_driver()
             if self.stopping.is_set():
                 break
-            self._set_state(PortState.DEAD if failures >= self.dead_after_failures else PortState.DEGRADED)
-            self._backoff(failures)
+            dead = backoff.failures >= self.dead_after_failures
+            self._set_state(PortState.DEAD if dead else PortState.DEGRADED)
+            self.stopping.wait(delay)
         self._set_state(PortState.STOPPED)
-
-    def _backoff(self, failures: int) -> None:
-        delay = min(self.backoff_max_s, BACKOFF_MIN_S * 2 ** min(failures, 10))
-        delay *= 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
-        self.stopping.wait(delay)
 
     @property
     def driver(self) -> ModemDriver:

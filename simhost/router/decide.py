@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from simhost.gateway.numbers import WITHHELD
 from simhost.router.directory import DEDICATED_KINDS, CustomerEntry, Directory, NumberEntry
 from simhost.topics import SCHEMA_VERSION
 
 REPLY_WINDOW = timedelta(days=14)
 KINDS = ("sms", "call", "undecodable")
-WITHHELD = "withheld"
 # `login: text` after leading white space; a login has neither white space nor a colon, so `acme:hi: x` is no prefix
 PREFIX_RE = re.compile(r"\s*([^\s:]+): (.*)", re.DOTALL)
 STRING_FIELDS = ("sender", "sender_type", "text", "number", "iccid", "port")

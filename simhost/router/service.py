@@ -28,6 +28,7 @@ from simhost.registry.models import Customer, RoutedMessage, SentLog, current_ve
 from simhost.registry.snapshot import load_directory, record_send
 from simhost.router.decide import REPLY_WINDOW, Decision, decide, routed_payload
 from simhost.router.directory import Directory, SendEntry
+from simhost.statuses import STOPPED, port_offline
 from simhost.topics import SCHEMA_VERSION, Topics
 
 log = logging.getLogger("simhost.router")
@@ -515,7 +516,7 @@ class Router:
     def _handle_gateway_status(self, m: _Incoming) -> None:
         """A gateway's will (or clean stop): its ports' retained statuses become `offline`."""
         status = parse_object(m.payload) if m.payload else {}  # an empty payload clears a retained status
-        if status.get("state") != "offline" or status.get("reason") == "stopped":
+        if status.get("state") != "offline" or status.get("reason") == STOPPED:
             self._ack(m)
             return  # a gateway that stopped cleanly has already published its ports' final statuses
         gateway, ports = status.get("gateway"), status.get("ports")
@@ -527,8 +528,7 @@ class Router:
         now = datetime.now(UTC).isoformat()
         reason = str(status.get("reason", "unknown"))[:ERROR_TEXT_MAX]
         for port in ports:
-            payload = {"port": port, "state": "offline", "gateway": gateway, "since": now,
-                       "last_error": f"gateway {gateway} is offline ({reason})"}
+            payload = port_offline(port, gateway, f"gateway {gateway} is offline ({reason})")
             key = f"status:{port}:{now}"
             out = _Output(key, self.topics.port_status(port), json.dumps(payload), retain=True)
             with self._lock:
