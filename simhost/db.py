@@ -13,7 +13,6 @@ from sqlalchemy.orm import sessionmaker
 from simhost.config import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
 def make_engine(url: str) -> Engine:
@@ -49,6 +48,18 @@ def make_sessions(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def alembic_dir() -> Path:
+    """alembic's script directory (env.py, versions/): the package `simhost_migrations`, alembic/ in the repository."""
+    from importlib import resources
+
+    # anchored on the regular package `versions`: importlib.resources cannot open the namespace package
+    # simhost_migrations under an editable install before Python 3.13
+    versions = resources.files("simhost_migrations.versions")
+    if not isinstance(versions, Path):
+        raise ConfigError(f"simhost's migrations are not files on disk ({versions}): alembic cannot read them")
+    return versions.parent
+
+
 HEAD_REVISION = "0002"  # the newest file in alembic/versions; a test keeps the two in step
 
 
@@ -77,6 +88,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(alembic_dir()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(cfg, revision)
