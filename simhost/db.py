@@ -26,6 +26,8 @@ def make_engine(url: str) -> Engine:
         ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql":
+        require_psycopg()
     # a SQLite file connection cannot go stale; pinging it would cost a query per checkout
     engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
     if engine.dialect.name == "sqlite":
@@ -42,6 +44,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous = FULL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def require_psycopg() -> None:
+    """A ConfigError naming the extra to install when psycopg, PostgreSQL's driver, cannot be imported."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name == "psycopg"
+        why = "is not installed" if missing else f"cannot be loaded ({str(exc).splitlines()[0]})"
+        raise ConfigError(f"a PostgreSQL database needs psycopg, which {why}: "
+                          "pip install 'simhost[postgres]'") from None
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Any]:
