@@ -33,6 +33,8 @@ def _send(ctx: click.Context, payload: dict[str, Any]) -> None:
 
 
 @click.group()
+# hwsim ships in the simhost distribution
+@click.version_option(package_name="simhost", prog_name="hwsim", message="%(prog)s %(version)s")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), envvar="HWSIM_DIR",
               help="Directory of a running bank (its control.sock).")
 @click.pass_context

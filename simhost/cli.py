@@ -103,6 +103,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="simhost", prog_name="simhost", message="%(prog)s %(version)s")
 @click.option("--db", "db_url", envvar="SIMHOST_DB", default=None, metavar="URL",
               help="Database URL [env SIMHOST_DB; default sqlite:///simhost.db in the current "
                    "directory; PostgreSQL: postgresql://user@host/db].")

@@ -17,7 +17,6 @@ from simhost.inputs import shown
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DB_FILE_MODE = 0o600  # it holds the customers' MQTT password hashes
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
 def parse_url(url: str) -> URL:
@@ -37,6 +36,8 @@ def parse_url(url: str) -> URL:
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys on every connection."""
     parsed = parse_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        require_psycopg()
     try:
         # a SQLite file connection cannot go stale; pinging it would cost a query per checkout
         engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
@@ -66,8 +67,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def require_psycopg() -> None:
+    """A ConfigError naming the extra to install when psycopg, PostgreSQL's driver, cannot be imported."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name == "psycopg"
+        why = "is not installed" if missing else f"cannot be loaded ({str(exc).splitlines()[0]})"
+        raise ConfigError(f"a PostgreSQL database needs psycopg, which {why}: "
+                          "pip install 'simhost[postgres]'") from None
+
+
 def make_sessions(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_dir() -> Path:
+    """alembic's script directory (env.py, versions/): the package `simhost_migrations`, alembic/ in the repository."""
+    from importlib import resources
+
+    # anchored on the regular package `versions`: importlib.resources cannot open the namespace package
+    # simhost_migrations under an editable install before Python 3.13
+    versions = resources.files("simhost_migrations.versions")
+    if not isinstance(versions, Path):
+        raise ConfigError(f"simhost's migrations are not files on disk ({versions}): alembic cannot read them")
+    return versions.parent
 
 
 HEAD_REVISION = "0002"  # the newest file in alembic/versions; a test keeps the two in step
@@ -150,6 +174,6 @@ def upgrade(url: str, revision: str = "head", *, create: bool = True) -> None:
     from alembic import command
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(alembic_dir()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(cfg, revision)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy import select
 
-RULES_FILE = Path(__file__).resolve().parents[2] / "udev" / "99-simhost.rules"
+RULES_PACKAGE = "simhost_udev"  # udev/ in the repository
+RULES_FILE = "99-simhost.rules"
 STABLE_DIRS = (Path("/dev/simhost"), Path("/dev/serial/by-path"), Path("/dev/serial/by-id"))
 
 
@@ -28,9 +30,9 @@ def udev_rules(out: Path | None) -> None:
     those paths (`simhost port add NAME --url /dev/simhost/...`).
     """
     try:
-        text = RULES_FILE.read_text()
-    except OSError as exc:
-        raise click.ClickException(f"cannot read the shipped rules ({RULES_FILE}): {exc.strerror}") from None
+        text = resources.files(RULES_PACKAGE).joinpath(RULES_FILE).read_text(encoding="utf-8")
+    except (ImportError, OSError) as exc:
+        raise click.ClickException(f"cannot read the shipped rules ({RULES_PACKAGE}/{RULES_FILE}): {exc}") from None
     if out is None:
         click.echo(text, nl=False)
         return

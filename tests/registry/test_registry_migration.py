@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from alembic import command
-from simhost.db import ALEMBIC_DIR, HEAD_REVISION, current_revision, make_engine, make_sessions, upgrade
+from simhost.db import HEAD_REVISION, alembic_dir, current_revision, make_engine, make_sessions, upgrade
 from simhost.models import Base
 from simhost.registry.models import (
     Customer,
@@ -43,7 +43,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(alembic_dir()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
@@ -131,7 +131,7 @@ def test_head_revision_constant_matches_the_newest_migration(tmp_path: Path) -> 
     from alembic.script import ScriptDirectory
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(alembic_dir()))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
     url = f"sqlite:///{tmp_path}/fresh.db"
     assert current_revision(url) is None
