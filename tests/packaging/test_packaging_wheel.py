@@ -87,7 +87,7 @@ def test_db_upgrade_outside_the_checkout(installed: Installed) -> None:
     db = installed.outside / "x.db"
     result = installed.run("simhost", "--db", f"sqlite:///{db}", "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"database sqlite:///{db} is at the newest schema\n"
+    assert result.stdout == f"database 'sqlite:///{db}' is at the newest schema\n"
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD_REVISION,)]
         tables = {row[0] for row in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
