@@ -72,8 +72,8 @@ class LazyGroup(click.Group):
         "mqtt": "simhost.commands.mqtt:mqtt",
         "pdu": "simhost.commands.pdu:pdu",
         "udev": "simhost.commands.udev:udev",
-        **{name: f"simhost.commands.registry:{name}"
-           for name in ("owner", "slot", "whitelist", "sent", "inbox", "status")},
+        **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot", "whitelist")},
+        **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox", "status")},
     }
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
