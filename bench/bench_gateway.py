@@ -84,10 +84,10 @@ class Plan:
 
 
 FULL = Plan(latency=((1, 400), (64, 512), (256, 512)), interval_s=0.05, calls=50, calls_ports=64,
-            idle_s=30.0, idle_at=(64, 256), burst_ports=64, burst_per_port=30, burst_scaling=(1, 8, 16),
+            idle_s=120.0, idle_at=(64, 256), burst_ports=64, burst_per_port=30, burst_scaling=(1, 8, 16),
             peer_ports=4, peer_per_port=30)
 QUICK = Plan(latency=((1, 50), (16, 64), (64, 64)), interval_s=0.05, calls=16, calls_ports=16,
-             idle_s=10.0, idle_at=(64,), burst_ports=16, burst_per_port=30, burst_scaling=(4,),
+             idle_s=60.0, idle_at=(64,), burst_ports=16, burst_per_port=30, burst_scaling=(4,),
              peer_ports=2, peer_per_port=30)
 
 
@@ -269,12 +269,15 @@ def measure_calls(ready: Sequence[VirtualModem], calls: int, interval_s: float) 
 
 # ---- 4. idle -------------------------------------------------------------------------------------
 
-def measure_idle(pid: int, seconds: float) -> dict[str, Any]:
-    """CPU, memory and threads of the gateway's processes (it may run its ports in several)."""
-    cpu0, t0 = tree_cpu_seconds(pid), time.monotonic()
+def measure_idle(pid: int, seconds: float, ports: Sequence[VirtualModem]) -> dict[str, Any]:
+    """CPU, memory and threads of the gateway's processes (it may run its ports in several), and the AT
+    commands the idle ports received (from hwsim's AT logs), per port and minute."""
+    cpu0, t0, wall0 = tree_cpu_seconds(pid), time.monotonic(), time.time()
     time.sleep(seconds)  # the measurement window itself
-    cpu1, t1 = tree_cpu_seconds(pid), time.monotonic()
+    cpu1, t1, wall1 = tree_cpu_seconds(pid), time.monotonic(), time.time()
+    commands = sum(1 for m in ports for e in m.state()["at_log"] if e["dir"] == "rx" and wall0 <= e["t"] < wall1)
     return {"window_s": round(t1 - t0, 1), "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
+            "at_commands_per_port_minute": round(commands / max(1, len(ports)) / ((wall1 - wall0) / 60), 2),
             "rss_mib": round(tree_sum(pid, lambda p: proc_status_kib(p, "VmRSS")) / 1024, 1),
             "peak_rss_mib": round(tree_sum(pid, lambda p: proc_status_kib(p, "VmHWM")) / 1024, 1),
             "threads": int(tree_sum(pid, thread_count)),
@@ -575,7 +578,7 @@ def run(plan: Plan, skip_peers: bool, root: Path, broker_url: str) -> dict[str, 
                 if ports in plan.idle_at:
                     log(f"  idle CPU/RSS over {plan.idle_s:.0f} s")
                     results["idle"].append({"ports": ports, "ready": len(up), "ready_s": round(ready_s, 1),
-                                            **measure_idle(gw.pid, plan.idle_s)})
+                                            **measure_idle(gw.pid, plan.idle_s, ready)})
                 lat = measure_latency(ready, inbound, samples, plan.interval_s, f"p{ports}")
                 lat.update({"ports": ports, "ready": len(up), "ready_s": round(ready_s, 1)})
                 if len(up) < ports:
@@ -674,7 +677,7 @@ def print_table(r: dict[str, Any]) -> None:
     for i in r["idle"]:
         print(f"   {i['ports']:>3} ports ({i['ready']} ready): {i['cpu_percent_of_one_core']}% of one core "
               f"over {i['window_s']} s, RSS {i['rss_mib']} MiB (peak {i['peak_rss_mib']} MiB), "
-              f"{i['threads']} threads")
+              f"{i['threads']} threads, {i['at_commands_per_port_minute']} AT commands a minute per port")
     if r["peers"]:
         print()
         print("5. Drain beside the peers (same bank kind, all messages waiting at start; time from process start "

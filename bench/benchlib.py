@@ -214,8 +214,9 @@ class GatewayProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.prefix = f"bench{uuid.uuid4().hex[:8]}"
         self.db_url = f"sqlite:///{workdir}/simhost.db"
+        # no router runs here: the broker's PUBACK is what makes a message done
         self.env = dict(os.environ, SIMHOST_DB=self.db_url, SIMHOST_MQTT=mqtt_url,
-                        SIMHOST_TOPIC_PREFIX=self.prefix)
+                        SIMHOST_TOPIC_PREFIX=self.prefix, SIMHOST_ROUTER_ACK_TIMEOUT_S="0")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "gateway.log"
         self.started_at = 0.0
