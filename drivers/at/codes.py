@@ -9,9 +9,6 @@ from types import MappingProxyType
 
 from simhost_drivers.at import errors as e
 
-CME_PREFIX = "+CME ERROR:"
-CMS_PREFIX = "+CMS ERROR:"
-
 
 @dataclass(frozen=True)
 class FinalCode:

@@ -143,12 +143,6 @@ class OutboxRelay(threading.Thread):
         self._flush_acks()
         self.publisher.stop()
 
-    @property
-    def unconfirmed(self) -> int:
-        """Rows the broker acknowledged that no router has confirmed yet."""
-        with self._lock:
-            return len(self._unconfirmed)
-
     def _flush_acks(self) -> None:
         with self._lock:
             acked, self._acked = self._acked, []
@@ -282,7 +276,6 @@ class Gateway:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.gateway_id = gateway_id or socket.gethostname()
-        self.relay_ready = threading.Event()
         self.spool = Spool(engine, self.topics, settings.region, scope=scope)
         self.relay = OutboxRelay(self.spool, settings, self.gateway_id)
         self.spool.on_new_message = self.relay.notify_new
