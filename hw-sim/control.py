@@ -10,12 +10,11 @@ import socket
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hwsim.loop import EventLoop
-
-if TYPE_CHECKING:
-    from hwsim.bank import Bank
+from hwsim.modem import VirtualModem
+from hwsim.ports import PortDirectory
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class _Connection:
 class ControlServer:
     """Serves DIR/control.sock in the bank's event loop."""
 
-    def __init__(self, bank: Bank, loop: EventLoop, path: Path) -> None:
+    def __init__(self, bank: PortDirectory, loop: EventLoop, path: Path) -> None:
         self.bank = bank
         self.loop = loop
         self.path = path
@@ -151,7 +150,7 @@ class ControlServer:
             raise ControlError(f"unknown command {cmd!r} (known: info, ping, {', '.join(handlers)})")
         return handler(req)
 
-    def _modem(self, req: dict[str, Any]) -> Any:
+    def _modem(self, req: dict[str, Any]) -> VirtualModem:
         name = req.get("port")
         if not isinstance(name, str):
             raise ControlError("the request needs a \"port\" (e.g. port01)")
