@@ -14,11 +14,29 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from hwsim import textmode
+from hwsim.commands import AtError, Cmd, CmeError, CmsError, FinalError, PlainError, Prompt, split_command_line
 from hwsim.dialect import Dialect, Timing
 from hwsim.identity import SimIdentity
 from hwsim.loop import EventLoop, PtyPort, Timer
 from hwsim.pduinfo import PduError, inspect_deliver, tpdu_octets
 from hwsim.sms import encode_deliver, encode_status_report
+
+__all__ = [
+    "AtError",
+    "Call",
+    "Cmd",
+    "CmeError",
+    "CmsError",
+    "FinalError",
+    "Memory",
+    "PlainError",
+    "Prompt",
+    "Settings",
+    "Sim",
+    "Stored",
+    "VirtualModem",
+    "split_command_line",
+]
 
 CTRL_Z = 0x1A
 ESC = 0x1B
@@ -56,84 +74,6 @@ CMS_TEXT = {300: "ME failure", 302: "operation not allowed", 303: "operation not
 NUMERIC_CODES = {"OK": "0", "CONNECT": "1", "RING": "2", "NO CARRIER": "3", "ERROR": "4", "NO DIALTONE": "6",
                  "BUSY": "7", "NO ANSWER": "8"}
 
-
-class AtError(Exception):
-    """A command failed; `final` builds the result code from the modem's settings."""
-
-
-class PlainError(AtError):
-    """ERROR."""
-
-
-class CmeError(AtError):
-    def __init__(self, code: int) -> None:
-        super().__init__(f"+CME ERROR: {code}")
-        self.code = code
-
-
-class CmsError(AtError):
-    def __init__(self, code: int) -> None:
-        super().__init__(f"+CMS ERROR: {code}")
-        self.code = code
-
-
-class FinalError(AtError):
-    """A vendor's own final text (Huawei COMMAND NOT SUPPORT)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-
-@dataclass(frozen=True)
-class Cmd:
-    """One command of a command line: name ("+CMGL", "E", "&F", "^ICCID"), kind, argument text, as sent."""
-
-    name: str
-    kind: str  # "exec" | "set" | "read" | "test"
-    arg: str
-    text: str
-
-    def params(self) -> list[str]:
-        """The comma-separated arguments, quotes removed; an omitted one is ""."""
-        out: list[str] = []
-        cur: list[str] = []
-        quoted = False
-        for ch in self.arg:
-            if ch == '"':
-                quoted = not quoted
-            elif ch == "," and not quoted:
-                out.append("".join(cur).strip())
-                cur = []
-            else:
-                cur.append(ch)
-        if quoted:
-            raise PlainError("unbalanced quotes")
-        out.append("".join(cur).strip())
-        return out
-
-    def int_param(self, i: int, lo: int, hi: int, default: int | None = None) -> int:
-        ps = self.params()
-        raw = ps[i] if i < len(ps) else ""
-        if raw == "":
-            if default is None:
-                raise PlainError(f"{self.name}: parameter {i + 1} missing")
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise PlainError(f"{self.name}: {raw!r} is not a number") from None
-        if not lo <= value <= hi:
-            raise PlainError(f"{self.name}: {value} outside {lo}-{hi}")
-        return value
-
-
-@dataclass
-class Prompt:
-    """A command waiting for text after "> ", ended by Ctrl-Z (submit) or ESC (cancel)."""
-
-    submit: Callable[[str], list[str]]
-    command: str
 
 
 @dataclass
@@ -261,72 +201,6 @@ class Settings:
     # new-message indications (+CMTI/+CMT) come out on this port (Huawei: only after AT^PORTSEL=1)
     sms_urcs_here: bool = True
 
-
-def split_command_line(body: str) -> list[Cmd]:
-    """The commands of one line after its "AT": basic (E0, &F, H, Sn=v, D...) and extended (+X, ^X, $X) ones."""
-    cmds: list[Cmd] = []
-    i, n = 0, len(body)
-    while i < n:
-        c = body[i]
-        if c in " ;":
-            i += 1
-            continue
-        if c in "+^$*%#":
-            j = i + 1
-            while j < n and (body[j].isalnum() or body[j] in "_.-!/"):
-                j += 1
-            name = body[i:j].upper()
-            k, quoted = j, False
-            while k < n and (quoted or body[k] != ";"):
-                if body[k] == '"':
-                    quoted = not quoted
-                k += 1
-            cmds.append(_make_cmd(name, body[j:k].strip(), body[i:k].strip()))
-            i = k + 1
-            continue
-        if c.upper() == "D":
-            cmds.append(Cmd("D", "set", body[i + 1:].strip(), body[i:].strip()))
-            break
-        if c.upper() == "S" and i + 1 < n and body[i + 1].isdigit():
-            j = i + 1
-            while j < n and body[j].isdigit():
-                j += 1
-            k = j
-            while k < n and body[k] not in ";" and not (body[k].isalpha() and k > j + 1):
-                k += 1
-            cmds.append(_make_cmd("S" + body[i + 1:j], body[j:k], body[i:k]))
-            i = k
-            continue
-        if c == "&" and i + 1 < n:
-            name = "&" + body[i + 1].upper()
-            j = i + 2
-        elif c.isalpha():
-            name = c.upper()
-            j = i + 1
-        else:
-            raise PlainError(f"unexpected character {c!r}")
-        k = j
-        while k < n and body[k].isdigit():
-            k += 1
-        if k < n and body[k] == "?":
-            cmds.append(Cmd(name, "read", "", body[i:k + 1]))
-            i = k + 1
-            continue
-        cmds.append(Cmd(name, "set" if k > j else "exec", body[j:k], body[i:k]))
-        i = k
-    return cmds
-
-
-def _make_cmd(name: str, tail: str, text: str) -> Cmd:
-    if tail == "":
-        return Cmd(name, "exec", "", text)
-    if tail == "?":
-        return Cmd(name, "read", "", text)
-    if tail.replace(" ", "") == "=?":
-        return Cmd(name, "test", "", text)
-    if tail.startswith("="):
-        return Cmd(name, "set", tail[1:].strip(), text)
-    raise PlainError(f"cannot parse {text!r}")
 
 
 def _address_type(number: str) -> int:

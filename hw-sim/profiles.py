@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import ClassVar
 
+from hwsim.commands import Cmd, CmsError, PlainError
 from hwsim.dialect import Dialect
-from hwsim.modem import Cmd, CmsError, PlainError, Settings, VirtualModem
+from hwsim.modem import Settings, VirtualModem
 
 
 class GenericModem(VirtualModem):
