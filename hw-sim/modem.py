@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from hwsim import textmode
 from hwsim.commands import AtError, Cmd, CmeError, CmsError, FinalError, PlainError, Prompt, split_command_line
 from hwsim.dialect import Dialect, Timing
+from hwsim.faults import GARBAGE_RESPONSES, Faults, check_fault
 from hwsim.identity import SimIdentity
 from hwsim.loop import EventLoop, PtyPort, Timer
 from hwsim.pduinfo import PduError, inspect_deliver, tpdu_octets
@@ -46,7 +47,6 @@ BACKSPACE = 0x08
 MAX_LINE_BYTES = 4096
 AT_LOG_ENTRIES = 5000
 SIM_CAPACITY = 20
-GARBAGE_RESPONSES = 3
 GARBAGE_MIN_BYTES = 4
 GARBAGE_MAX_BYTES = 24
 FILLER_SENDER = "+79000000001"
@@ -58,10 +58,6 @@ REG_SMS_ONLY = 6  # 27.007: registered for "SMS only", home network (E-UTRAN)
 REGISTERED = (1, 5, 6, 7)  # home, roaming, and the SMS-only variants of both
 LAC = "1A2B"
 CELL_ID = "00C3D4"
-FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "storage-full",
-               "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "clear")
-# where the clip-repeat fault puts the repeated ring: before the hang-up's final result code, or after it
-CLIP_REPEAT_WHERE = ("before", "after")
 STAT_NAMES = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT", "ALL")
 # 27.007 §9.2 / 27.005 §3.2.5 texts for AT+CMEE=2
 CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
@@ -280,7 +276,7 @@ class VirtualModem:
         self._sent: list[dict[str, Any]] = []
         self._unknown: list[str] = []
         self._at_log: deque[dict[str, Any]] = deque(maxlen=AT_LOG_ENTRIES)
-        self._faults: dict[str, Any] = {}
+        self._faults = Faults()
         self._awaiting_cnma: tuple[str, Timer] | None = None
         # call-end lines of a hung-up call held back by the late-no-carrier fault until the next command
         self._late_call_end: tuple[str, ...] = ()
@@ -309,7 +305,7 @@ class VirtualModem:
         self._port.close(remove_link=True)
 
     def _power_on(self, *, banner: bool) -> None:
-        self._faults.pop("no-network", None)  # a restart brings the radio back
+        self._faults.no_network = False  # a restart brings the radio back
         self._powered = True
         self._booting = False
         self._settings = self._default_settings()
@@ -457,16 +453,7 @@ class VirtualModem:
         self._loop.run_sync(lambda: self._switch_slot(k - 1))
 
     def fault(self, kind: str, *args: str) -> None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r} (known: {', '.join(FAULT_KINDS)})")
-        if kind in ("cms-error", "cme-error"):
-            if len(args) != 1 or not args[0].isdigit():
-                raise ValueError(f"{kind} needs one numeric CODE, e.g. {kind} {500 if kind == 'cms-error' else 14}")
-        elif kind == "clip-repeat":
-            if len(args) > 1 or (args and args[0] not in CLIP_REPEAT_WHERE):
-                raise ValueError("clip-repeat takes at most one argument: before (the default) or after")
-        elif args:
-            raise ValueError(f"fault {kind} takes no arguments")
+        check_fault(kind, args)
         self._loop.run_sync(lambda: self._apply_fault(kind, args))
 
     def state(self) -> dict[str, Any]:
@@ -499,7 +486,7 @@ class VirtualModem:
             "network_queue": {str(i + 1): list(x.network) for i, x in enumerate(self._sims)},
             "sent": list(self._sent), "calls": [c.to_json() for c in self._calls],
             "at_log": list(self._at_log), "unknown_commands": list(self._unknown),
-            "faults": dict(self._faults),
+            "faults": self._faults.to_json(),
             "settings": {"echo": s.echo, "verbose": s.verbose, "cmee": s.cmee, "cmgf": s.cmgf, "csms": s.csms,
                          "cnmi": list(s.cnmi), "clip": s.clip, "crc": s.crc, "cvhu": s.cvhu,
                          "cpms": list(s.mems), "cfun": s.cfun},
@@ -518,7 +505,7 @@ class VirtualModem:
 
     def _can_receive(self, sim: Sim) -> bool:
         return (self._powered and not self._booting and sim is self._sims[self._active] and self._sim_present
-                and self.registered and "hang" not in self._faults)
+                and self.registered and not self._faults.hang)
 
     def _memory(self, name: str) -> Memory:
         sm = self._sims[self._active].sm
@@ -626,7 +613,7 @@ class VirtualModem:
         if call.first_ring_at is None:
             call.first_ring_at = time.time()
         call.rings_sent += 1
-        if "hang" not in self._faults and self._powered and not self._booting:
+        if not self._faults.hang and self._powered and not self._booting:
             self._write_ring(call)
         call.timer = self._later(self.timing.ring_interval_s, lambda: self._ring(call))
         self._changed()
@@ -672,7 +659,7 @@ class VirtualModem:
         if command is not None:
             call.hung_up_at = now
             call.hangup_command = command
-        if report and self._powered and "hang" not in self._faults:
+        if report and self._powered and not self._faults.hang:
             for line in self.DIALECT.call_end_lines:
                 self._urc(line)
         self._changed()
@@ -684,7 +671,7 @@ class VirtualModem:
         call = self._current_call()
         if call is None:
             return
-        repeat = self._faults.pop("clip-repeat", None)
+        repeat, self._faults.clip_repeat = self._faults.clip_repeat, None
         if repeat is not None:
             # the ring timer fired as the hang-up came in: one more RING/+CLIP of the call being released
             ring, clip = self.ring_lines(call)
@@ -698,7 +685,8 @@ class VirtualModem:
             else:
                 write_repeat()
         self._end_call(call, "hung-up", report=False, command=command)
-        if self._faults.pop("late-no-carrier", None) is not None:
+        if self._faults.late_no_carrier:
+            self._faults.late_no_carrier = False
             self._late_call_end = self.DIALECT.call_end_lines
 
     # ---- SIM slots (loop thread) ----------------------------------------------------------------
@@ -757,43 +745,42 @@ class VirtualModem:
 
     def _apply_fault(self, kind: str, args: tuple[str, ...]) -> None:
         if kind == "unplug":
-            self._faults["unplugged"] = True
+            self._faults.unplugged = True
             self.unplug()
         elif kind == "replug":
-            self._faults.pop("unplugged", None)
+            self._faults.unplugged = False
             if self._port.is_open:
                 self._port.close(remove_link=False)
                 self._power_off()
             self.plug(banner=True)
         elif kind == "hang":
-            self._faults["hang"] = True
+            self._faults.hang = True
         elif kind == "garbage":
-            self._faults["garbage"] = GARBAGE_RESPONSES
+            self._faults.garbage_left = GARBAGE_RESPONSES
             self._write_raw(self._garbage() + b"\r\n")
         elif kind == "urc-in-response":
-            self._faults["urc-in-response"] = True
-        elif kind in ("cms-error", "cme-error"):
-            self._faults[kind] = int(args[0])
+            self._faults.urc_in_response = True
+        elif kind == "cms-error":
+            self._faults.cms_error = int(args[0])
+        elif kind == "cme-error":
+            self._faults.cme_error = int(args[0])
         elif kind == "sms-only":
             self._set_registration(REG_SMS_ONLY, report=True, after_command=False)
         elif kind == "storage-full":
             self._fill_storage()
         elif kind == "no-network":
-            self._faults["no-network"] = True
+            self._faults.no_network = True
             self._set_registration(REG_SEARCHING, report=True, after_command=False)
         elif kind == "reboot":
             self._reboot()
         elif kind == "clip-repeat":
-            self._faults["clip-repeat"] = args[0] if args else "before"
+            self._faults.clip_repeat = args[0] if args else "before"
         elif kind == "late-no-carrier":
-            self._faults["late-no-carrier"] = True
+            self._faults.late_no_carrier = True
         elif kind == "clear":
             self._late_call_end = ()
-            unplugged = self._faults.get("unplugged")
-            searching = self._faults.get("no-network")
-            self._faults.clear()
-            if unplugged:
-                self._faults["unplugged"] = True
+            searching = self._faults.no_network
+            self._faults = Faults(unplugged=self._faults.unplugged)
             if searching and self._sim_present and self._settings.cfun == 1:
                 self._set_registration(REG_HOME, report=True, after_command=False)
             self._drain_network(self._sims[self._active])
@@ -810,7 +797,7 @@ class VirtualModem:
             n += 1
             pdu = encode_deliver(FILLER_SENDER, f"hwsim storage filler {n}", reference=n % 256)[0]
             mem.slots[index] = Stored(index, 0, pdu)
-        self._faults["storage-full"] = n
+        self._faults.storage_full = n
 
     def _reboot(self) -> None:
         """Go silent, then come back with defaults and the boot banner."""
@@ -830,7 +817,7 @@ class VirtualModem:
                              "data": data.decode("utf-8", "backslashreplace")})
 
     def _write_raw(self, data: bytes) -> None:
-        if not self._port.is_open or "hang" in self._faults:
+        if not self._port.is_open or self._faults.hang:
             return
         self._log("tx", data)
         self._port.write(data)
@@ -872,8 +859,8 @@ class VirtualModem:
 
     def _respond(self, info: list[str], final: str | None) -> None:
         s = self._settings
-        if self._faults.get("urc-in-response"):
-            del self._faults["urc-in-response"]
+        if self._faults.urc_in_response:
+            self._faults.urc_in_response = False
             urc = self.injected_urc(info)
             info = [*info[:1], urc, *info[1:]]
         parts: list[str] = []
@@ -888,13 +875,9 @@ class VirtualModem:
                 code = NUMERIC_CODES.get(final)
                 parts.append(code + "\r" if code else final + "\r\n")
         data = "".join(parts).encode()
-        garbage_left = self._faults.get("garbage")
-        if garbage_left:
+        if self._faults.garbage_left:
             data = b"\r\n" + self._garbage() + data
-            if garbage_left > 1:
-                self._faults["garbage"] = garbage_left - 1
-            else:
-                del self._faults["garbage"]
+            self._faults.garbage_left -= 1
         self._write_raw(data)
         held, self._held_urcs = self._held_urcs, []
         for line, extra in held:
@@ -910,7 +893,7 @@ class VirtualModem:
     # ---- wire: input (loop thread) --------------------------------------------------------------
 
     def _on_bytes(self, data: bytes) -> None:
-        if not self._powered or self._booting or "hang" in self._faults:
+        if not self._powered or self._booting or self._faults.hang:
             self._log("rx", data)
             self._changed()
             return
@@ -1000,11 +983,8 @@ class VirtualModem:
         if method is None:
             self._unknown.append(cmd.text)
             raise self.unknown_command(cmd)
-        if cmd.name in self.SMS_COMMANDS and "cms-error" in self._faults:
-            code = int(self._faults.pop("cms-error"))
-            raise CmsError(code)
-        if cmd.name in self.SMS_COMMANDS and "cme-error" in self._faults:
-            raise CmeError(int(self._faults.pop("cme-error")))
+        if cmd.name in self.SMS_COMMANDS and (injected := self._faults.take_sms_error()) is not None:
+            raise injected
         handler: Callable[[Cmd], list[str] | Prompt] = getattr(self, method)
         return handler(cmd)
 
@@ -1195,8 +1175,8 @@ class VirtualModem:
             return []
         s.cfun = fun
         if fun != 1:
-            self._faults.pop("no-network", None)  # the radio off and on again finds the network
-        searching = "no-network" in self._faults
+            self._faults.no_network = False  # the radio off and on again finds the network
+        searching = self._faults.no_network
         self._set_registration(REG_SEARCHING if searching else REG_HOME if fun == 1 and self._sim_present
                                else REG_NONE, report=True)
         if fun == 1:
@@ -1450,8 +1430,8 @@ class VirtualModem:
             doomed = {1: {1}, 2: {1, 3}, 3: {1, 2, 3}, 4: {0, 1, 2, 3}}[flag]
             for i in [i for i, m in mem.slots.items() if m.stat in doomed]:
                 del mem.slots[i]
-        if self._faults.get("storage-full") and mem.used < mem.capacity:
-            self._faults.pop("storage-full", None)
+        if self._faults.storage_full and mem.used < mem.capacity:
+            self._faults.storage_full = None
         self._later(0.0, lambda: self._drain_network(self._sims[self._active]))
         return []
 
