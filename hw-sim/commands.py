@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 class AtError(Exception):
@@ -150,3 +151,25 @@ def _make_cmd(name: str, tail: str, text: str) -> Cmd:
     if tail.startswith("="):
         return Cmd(name, "set", tail[1:].strip(), text)
     raise PlainError(f"cannot parse {text!r}")
+
+
+Handler = TypeVar("Handler", bound=Callable[..., "list[str] | Prompt"])
+HANDLES_ATTR = "_hwsim_handles"
+
+
+def handles(*names: str) -> Callable[[Handler], Handler]:
+    """Mark a modem method as the handler of commands `names` ("+CMGL", "E", "&F", "^ICCID"; "" for a bare AT).
+
+    The modem class gathers the marks of its own methods and its bases' into its dispatch table; a subclass
+    takes a command over by marking a method of its own with the same name.
+    """
+    def mark(fn: Handler) -> Handler:
+        setattr(fn, HANDLES_ATTR, (*getattr(fn, HANDLES_ATTR, ()), *names))
+        return fn
+    return mark
+
+
+def handled_names(value: object) -> tuple[str, ...]:
+    """The command names `value` (a class attribute) was marked with by `handles`; () for anything else."""
+    names: tuple[str, ...] = getattr(value, HANDLES_ATTR, ())
+    return names
