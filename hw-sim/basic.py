@@ -9,6 +9,8 @@ from hwsim.core import ModemCore, address_type
 class BasicRoom(ModemCore):
     """ATZ, ATI, +CGMI and kin, +CPIN, +CIMI, ICCID, +CNUM, +CMEE, +CSCS, +CMGF, +CSDH, +CMMS, +CSMS, +CSCA."""
 
+    # ---- V.250 basics --------------------------------------------------------------------------------------
+
     @handles("&W", "&C", "&D", "&K", "X", "L", "M")
     def _ok(self, cmd: Cmd) -> list[str]:
         return []
@@ -25,6 +27,8 @@ class BasicRoom(ModemCore):
     @handles("I")
     def _ati(self, cmd: Cmd) -> list[str]:
         return [line.replace("{imei}", self.imei) for line in self.DIALECT.ati_lines]
+
+    # ---- identity ------------------------------------------------------------------------------------------
 
     @handles("+CGMI", "+GMI")
     def _cgmi(self, cmd: Cmd) -> list[str]:
@@ -88,6 +92,8 @@ class BasicRoom(ModemCore):
             return []
         msisdn = self._need_sim().identity.msisdn
         return [f'+CNUM: "","{msisdn}",{address_type(msisdn)}']
+
+    # ---- settings ------------------------------------------------------------------------------------------
 
     @handles("+CMEE")
     def _cmee(self, cmd: Cmd) -> list[str]:

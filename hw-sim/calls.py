@@ -39,6 +39,8 @@ class CallsRoom(ModemCore):
     _calls: list[Call]
     _call_seq: int
 
+    # ---- ringing (loop thread) -----------------------------------------------------------------------------
+
     def _start_call(self, caller: str | None, rings: int, withheld: bool) -> int:
         self._call_seq += 1
         call = Call(self._call_seq, caller, withheld, rings)
@@ -138,6 +140,8 @@ class CallsRoom(ModemCore):
         if self._faults.late_no_carrier:
             self._faults.late_no_carrier = False
             self._late_call_end = self.DIALECT.call_end_lines
+
+    # ---- commands ------------------------------------------------------------------------------------------
 
     @handles("H")
     def _ath(self, cmd: Cmd) -> list[str]:

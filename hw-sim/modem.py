@@ -98,6 +98,8 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
         self._cond = threading.Condition()
         self._version = 0
 
+    # ---- lifecycle (loop thread) ---------------------------------------------------------------------------
+
     def plug(self, *, banner: bool = False) -> None:
         """Create the pty and power on; with `banner` announce the boot like a freshly plugged modem."""
         self._port.open()
@@ -182,6 +184,8 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
         """Periodic vendor reports (none for a plain 27.007 modem)."""
         return ()
 
+    # ---- notification --------------------------------------------------------------------------------------
+
     def wait_until(self, predicate: Callable[[VirtualModem], bool], timeout_s: float) -> bool:
         """Block until `predicate(self)` holds (re-checked on every state change); False on timeout."""
         deadline = time.monotonic() + timeout_s
@@ -196,6 +200,8 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
                     if remaining <= 0:
                         return False
                     self._cond.wait(remaining)
+
+    # ---- public API (any thread) ---------------------------------------------------------------------------
 
     def sms(self, sender: str, text: str, *, encoding: str = "auto", concat_bits: int = 8,
             message_class: int | None = None, scts: datetime | None = None, smsc: str | None = None) -> list[str]:
@@ -256,6 +262,8 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
     def info(self) -> dict[str, Any]:
         return self._loop.run_sync(self._info)
 
+    # ---- state views (loop thread) -------------------------------------------------------------------------
+
     def _info(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "profile": self.profile, "imei": self.imei,
                 "slots": [s.identity.to_json() for s in self._sims], "active_slot": self._active + 1}
@@ -283,6 +291,8 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
                          "cnmi": list(s.cnmi), "clip": s.clip, "crc": s.crc, "cvhu": s.cvhu,
                          "cpms": list(s.mems), "cfun": s.cfun},
         }
+
+    # ---- SIM slots (loop thread) ---------------------------------------------------------------------------
 
     def _switch_slot(self, index: int) -> None:
         if index == self._active and self._sim_present:
@@ -326,6 +336,8 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
         def up() -> None:
             self._power_on(banner=True)
         self._later(self.timing.reboot_s, up)
+
+    # ---- faults (loop thread) ------------------------------------------------------------------------------
 
     def _apply_fault(self, kind: str, args: tuple[str, ...]) -> None:
         if kind == "unplug":

@@ -26,6 +26,8 @@ def _registration_urc(name: str, mode: int, stat: int) -> str | None:
 class NetworkRoom(ModemCore):
     """What the network holds for the SIM and hands over as storage and acknowledgements allow; registration."""
 
+    # ---- SMS delivery (loop thread) ------------------------------------------------------------------------
+
     def _next_reference(self) -> int:
         return self._rng.randrange(256)
 
@@ -130,6 +132,8 @@ class NetworkRoom(ModemCore):
         self._later(0.0, lambda: self._drain_network(self._sims[self._active]))
         return []
 
+    # ---- sending -------------------------------------------------------------------------------------------
+
     @handles("+CMGS")
     def _cmgs(self, cmd: Cmd) -> list[str] | Prompt:
         if cmd.kind == "test":
@@ -161,6 +165,8 @@ class NetworkRoom(ModemCore):
         self._mr = (self._mr + 1) % 256
         self._sent.append({"t": time.time(), "pdu": pdu, "length": length, "mr": self._mr})
         return [f"+CMGS: {self._mr}"]
+
+    # ---- registration and the radio ------------------------------------------------------------------------
 
     def _set_registration(self, stat: int, *, report: bool, after_command: bool = True) -> None:
         changed = stat != self._reg
