@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import ClassVar
 
+from hwsim.commands import Cmd, CmsError, PlainError, handles
 from hwsim.dialect import Dialect
-from hwsim.modem import Cmd, CmsError, PlainError, Settings, VirtualModem
+from hwsim.modem import Settings, VirtualModem
 
 
 class GenericModem(VirtualModem):
@@ -75,20 +76,21 @@ class Sim800Modem(VirtualModem):
         cpms_memories=("SM", "ME"),
         cnmi_test="(0-3),(0-3),(0,2),(0,1),(0,1)",
     )
-    HANDLERS: ClassVar[Mapping[str, str]] = MappingProxyType({
-        **VirtualModem.HANDLERS,
-        "+CCID": "_sim800_ccid", "+CIURC": "_ok_any", "+CSMINS": "_csmins", "+CMGDA": "_cmgda",
-        "+CLTS": "_ok_any",
-    })
 
     def cmti_line(self, mem: str, index: int, wap_push: bool) -> str:
         return f'+CMTI: "{mem}",{index},"MMS PUSH"' if wap_push else f'+CMTI: "{mem}",{index}'
 
+    @handles("+CIURC", "+CLTS")
+    def _sim800_accepted(self, cmd: Cmd) -> list[str]:
+        return []
+
+    @handles("+CCID")
     def _sim800_ccid(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "test":
             return []
         return [self._need_sim().identity.iccid]
 
+    @handles("+CSMINS")
     def _csmins(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "read":
             return [f"+CSMINS: 0,{1 if self._sim_present else 0}"]
@@ -96,6 +98,7 @@ class Sim800Modem(VirtualModem):
             return ["+CSMINS: (0,1)"]
         return []
 
+    @handles("+CMGDA")
     def _cmgda(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "test":
             return ['+CMGDA: ("DEL READ","DEL UNREAD","DEL SENT","DEL UNSENT","DEL INBOX","DEL ALL")']
@@ -150,17 +153,22 @@ class Ec25Modem(VirtualModem):
         cscs_default="GSM",
         access_tech=7,
     )
-    HANDLERS: ClassVar[Mapping[str, str]] = MappingProxyType({
-        **VirtualModem.HANDLERS,
-        "+QCCID": "_qccid", "+QINDCFG": "_qindcfg", "+QURCCFG": "_ok_any", "+QCFG": "_ok_any",
-        "+CEREG": "_cgreg", "+QSIMSTAT": "_ok_any", "+QSIMDET": "_ok_any",
-    })
 
+    @handles("+QURCCFG", "+QCFG", "+QSIMSTAT", "+QSIMDET")
+    def _ec25_accepted(self, cmd: Cmd) -> list[str]:
+        return []
+
+    @handles("+CEREG")
+    def _cereg(self, cmd: Cmd) -> list[str]:
+        return self._cgreg(cmd)
+
+    @handles("+QCCID")
     def _qccid(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "test":
             return []
         return [f"+QCCID: {self._need_sim().identity.iccid}"]
 
+    @handles("+QINDCFG")
     def _qindcfg(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "test":
             return ['+QINDCFG: "all",(0,1),(0,1)', '+QINDCFG: "ring",(0,1),(0,1)']
@@ -218,17 +226,13 @@ class E173Modem(VirtualModem):
         cpms_memories=("ME", "MT", "SM", "SR"),
         access_tech=2,
     )
-    HANDLERS: ClassVar[Mapping[str, str]] = MappingProxyType({
-        **VirtualModem.HANDLERS,
-        "^ICCID": "_hw_iccid", "^CURC": "_curc", "^SYSINFO": "_sysinfo", "^U2DIAG": "_ok_any",
-        "^CVOICE": "_ok_any", "^DDSETEX": "_ok_any", "^PORTSEL": "_portsel",
-    })
 
     def _default_settings(self) -> Settings:
         settings = super()._default_settings()
         settings.sms_urcs_here = False
         return settings
 
+    @handles("^PORTSEL")
     def _portsel(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "read":
             return [f"^PORTSEL: {int(self._settings.sms_urcs_here)}"]
@@ -243,6 +247,11 @@ class E173Modem(VirtualModem):
             return ("^BOOT:20952548,0,0,0,72",)
         return ("^BOOT:20952548,0,0,0,72", f"^RSSI:{self._signal}")
 
+    @handles("^U2DIAG", "^CVOICE", "^DDSETEX")
+    def _e173_accepted(self, cmd: Cmd) -> list[str]:
+        return []
+
+    @handles("^ICCID")
     def _hw_iccid(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "test":
             return []
@@ -250,6 +259,7 @@ class E173Modem(VirtualModem):
             raise PlainError(cmd.text)
         return [f"^ICCID: {self._need_sim().identity.iccid}"]
 
+    @handles("^CURC")
     def _curc(self, cmd: Cmd) -> list[str]:
         if cmd.kind == "read":
             return [f"^CURC: {int(self._settings.periodic_reports)}"]
@@ -259,6 +269,7 @@ class E173Modem(VirtualModem):
             self._settings.periodic_reports = cmd.int_param(0, 0, 1) == 1
         return []
 
+    @handles("^SYSINFO")
     def _sysinfo(self, cmd: Cmd) -> list[str]:
         if self._sim_present and self.registered:
             return ["^SYSINFO:2,3,0,5,1,,4"]

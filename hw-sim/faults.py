@@ -1,0 +1,64 @@
+"""The faults a test can put on a modem: their names, their arguments, and the typed set of those in force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.commands import AtError, CmeError, CmsError
+
+FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "storage-full",
+               "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "clear")
+# where the clip-repeat fault puts the repeated ring: before the hang-up's final result code, or after it
+CLIP_REPEAT_WHERE = ("before", "after")
+GARBAGE_RESPONSES = 3
+
+
+def check_fault(kind: str, args: tuple[str, ...]) -> None:
+    """ValueError, in words for the operator, unless `kind` is a fault and `args` are what it takes."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault {kind!r} (known: {', '.join(FAULT_KINDS)})")
+    if kind in ("cms-error", "cme-error"):
+        if len(args) != 1 or not args[0].isdigit():
+            raise ValueError(f"{kind} needs one numeric CODE, e.g. {kind} {500 if kind == 'cms-error' else 14}")
+    elif kind == "clip-repeat":
+        if len(args) > 1 or (args and args[0] not in CLIP_REPEAT_WHERE):
+            raise ValueError("clip-repeat takes at most one argument: before (the default) or after")
+    elif args:
+        raise ValueError(f"fault {kind} takes no arguments")
+
+
+@dataclass
+class Faults:
+    """The faults in force; `to_json` names them as the fault kinds do."""
+
+    unplugged: bool = False
+    hang: bool = False
+    # responses still to be preceded by a burst of garbage
+    garbage_left: int = 0
+    urc_in_response: bool = False
+    cms_error: int | None = None
+    cme_error: int | None = None
+    # how many filler messages the storage-full fault stored; gone once a deletion frees a record
+    storage_full: int | None = None
+    no_network: bool = False
+    clip_repeat: str | None = None
+    late_no_carrier: bool = False
+
+    def take_sms_error(self) -> AtError | None:
+        """The error the next SMS command fails with (once), if a cms-error or cme-error fault is set."""
+        if self.cms_error is not None:
+            code, self.cms_error = self.cms_error, None
+            return CmsError(code)
+        if self.cme_error is not None:
+            code, self.cme_error = self.cme_error, None
+            return CmeError(code)
+        return None
+
+    def to_json(self) -> dict[str, bool | int | str]:
+        out: dict[str, bool | int | str | None] = {
+            "unplugged": self.unplugged or None, "hang": self.hang or None, "garbage": self.garbage_left or None,
+            "urc-in-response": self.urc_in_response or None, "cms-error": self.cms_error,
+            "cme-error": self.cme_error, "storage-full": self.storage_full, "no-network": self.no_network or None,
+            "clip-repeat": self.clip_repeat, "late-no-carrier": self.late_no_carrier or None,
+        }
+        return {kind: value for kind, value in out.items() if value is not None}

@@ -1,0 +1,278 @@
+"""The network side: SMS delivery (+CMTI, +CMT, +CNMA), sending, registration (+CREG, +CGREG), CFUN, USSD."""
+
+from __future__ import annotations
+
+import time
+
+from hwsim.commands import Cmd, CmeError, CmsError, PlainError, Prompt, handles
+from hwsim.core import REG_HOME, REG_NONE, REG_SEARCHING, REGISTERED, ModemCore
+from hwsim.memory import Sim, Stored
+from hwsim.pduinfo import PduError, inspect_deliver, tpdu_octets
+
+USSD_REPLY = "Balance: 100.00 RUB"
+LAC = "1A2B"
+CELL_ID = "00C3D4"
+
+
+def _registration_urc(name: str, mode: int, stat: int) -> str | None:
+    """The +CREG/+CGREG unsolicited line for URC mode `mode` (0: none, 1: stat, 2: stat with location)."""
+    if mode == 1 or (mode == 2 and stat not in REGISTERED):
+        return f"{name}: {stat}"
+    if mode == 2:
+        return f'{name}: {stat},"{LAC}","{CELL_ID}"'
+    return None
+
+
+class NetworkRoom(ModemCore):
+    """What the network holds for the SIM and hands over as storage and acknowledgements allow; registration."""
+
+    # ---- SMS delivery (loop thread) ------------------------------------------------------------------------
+
+    def _next_reference(self) -> int:
+        return self._rng.randrange(256)
+
+    def _deliver_all(self, pdus: list[str]) -> None:
+        target = self._sims[self._target]
+        target.network.extend(pdus)
+        self._drain_network(target)
+        self._changed()
+
+    def _can_receive(self, sim: Sim) -> bool:
+        return (self._powered and not self._booting and sim is self._sims[self._active] and self._sim_present
+                and self.registered and not self._faults.hang)
+
+    def _drain_network(self, sim: Sim) -> None:
+        """Hand the SIM what the network holds for it, as far as storage and acknowledgements allow."""
+        while sim.network and self._can_receive(sim):
+            pdu = sim.network[0]
+            try:
+                info = inspect_deliver(pdu)
+            except PduError:
+                info = None
+            mode, mt = self._settings.cnmi[0], self._settings.cnmi[1]
+            cls = info.message_class if info else None
+            direct = (mode != 0 and self._settings.sms_urcs_here
+                      and ((mt == 2 and cls != 2) or (mt == 3 and cls == 3)))
+            if direct:
+                if self._awaiting_cnma is not None:
+                    return  # 27.005: no further +CMT before the previous one is acknowledged
+                sim.network.popleft()
+                self._send_cmt(pdu)
+                continue
+            mem = self._memory(self._settings.mems[2])
+            index = mem.free_index()
+            if index is None:
+                return  # memory full: the network keeps it until space frees
+            sim.network.popleft()
+            mem.slots[index] = Stored(index, 0, pdu)
+            if mode != 0 and mt in (1, 2, 3) and self._settings.sms_urcs_here:
+                self._urc(self.cmti_line(mem.name, index, info.wap_push if info else False))
+        self._changed()
+
+    def cmti_line(self, mem: str, index: int, wap_push: bool) -> str:
+        return f'+CMTI: "{mem}",{index}'
+
+    def _send_cmt(self, pdu: str) -> None:
+        try:
+            length = tpdu_octets(pdu)
+        except PduError:
+            length = len(pdu) // 2
+        self._urc(f"+CMT: ,{length}", pdu)
+        if self._settings.csms == 1:
+            timer = self._later(self.timing.cnma_timeout_s, self._cnma_timeout)
+            self._awaiting_cnma = (pdu, timer)
+
+    def _cnma_timeout(self) -> None:
+        """27.005 §3.4.1: no +CNMA in time: the TA turns direct routing off and the network resends later."""
+        if self._awaiting_cnma is None:
+            return
+        pdu, _ = self._awaiting_cnma
+        self._awaiting_cnma = None
+        s = self._settings
+        s.cnmi = (s.cnmi[0], 0, s.cnmi[2], 0, s.cnmi[4])
+        sim = self._sims[self._active]
+        sim.network.appendleft(pdu)
+        self._drain_network(sim)
+        self._changed()
+
+    @handles("+CNMI")
+    def _cnmi(self, cmd: Cmd) -> list[str]:
+        s = self._settings
+        if cmd.kind == "read":
+            return ["+CNMI: " + ",".join(str(x) for x in s.cnmi)]
+        if cmd.kind == "test":
+            return [f"+CNMI: {self.DIALECT.cnmi_test}"]
+        if cmd.kind == "exec":
+            return []
+        ps = cmd.params()
+        if len(ps) > 5:
+            raise CmsError(303)
+        values = list(s.cnmi)
+        limits = (3, 3, 3, 2, 1)
+        for i, raw in enumerate(ps):
+            if raw == "":
+                continue
+            values[i] = cmd.int_param(i, 0, limits[i])
+        s.cnmi = (values[0], values[1], values[2], values[3], values[4])
+        self._later(0.0, lambda: self._drain_network(self._sims[self._active]))
+        return []
+
+    @handles("+CNMA")
+    def _cnma(self, cmd: Cmd) -> list[str]:
+        if cmd.kind == "test":
+            return ["+CNMA: (0-2)"]
+        if self._awaiting_cnma is None:
+            raise CmsError(340)
+        pdu, timer = self._awaiting_cnma
+        timer.cancel()
+        self._awaiting_cnma = None
+        if cmd.kind == "set" and cmd.int_param(0, 0, 2, 0) == 2:
+            # RP-ERROR: the network keeps the message and tries again
+            self._sims[self._active].network.appendleft(pdu)
+        self._later(0.0, lambda: self._drain_network(self._sims[self._active]))
+        return []
+
+    # ---- sending -------------------------------------------------------------------------------------------
+
+    @handles("+CMGS")
+    def _cmgs(self, cmd: Cmd) -> list[str] | Prompt:
+        if cmd.kind == "test":
+            return []
+        if cmd.kind != "set":
+            raise PlainError(cmd.text)
+        self._need_sim_sms()
+        if self._settings.cmgf:
+            number = cmd.params()[0]
+            if not number:
+                raise CmsError(305)
+            return Prompt(lambda body: self._send(f"text:{number}:{body}", None), cmd.text)
+        length = cmd.int_param(0, 1, 255)
+        return Prompt(lambda body: self._send_pdu(body, length), cmd.text)
+
+    def _send_pdu(self, body: str, length: int) -> list[str]:
+        pdu = "".join(body.split()).upper()
+        try:
+            octets = tpdu_octets(pdu)
+        except PduError:
+            raise CmsError(304) from None
+        if octets != length:
+            raise CmsError(304)
+        return self._send(pdu, length)
+
+    def _send(self, pdu: str, length: int | None) -> list[str]:
+        if not self.registered:
+            raise CmsError(331)
+        self._mr = (self._mr + 1) % 256
+        self._sent.append({"t": time.time(), "pdu": pdu, "length": length, "mr": self._mr})
+        return [f"+CMGS: {self._mr}"]
+
+    # ---- registration and the radio ------------------------------------------------------------------------
+
+    def _set_registration(self, stat: int, *, report: bool, after_command: bool = True) -> None:
+        changed = stat != self._reg
+        self._reg = stat
+        if not (report and changed and self._powered):
+            return
+        s = self._settings
+        lines = [line for name, mode in (("+CREG", s.creg), ("+CGREG", s.cgreg))
+                 if (line := _registration_urc(name, mode, stat)) is not None]
+
+        def report_now() -> None:
+            for line in lines:
+                self._urc(line)
+        if after_command:
+            # after the final result of a command that caused it
+            self._later(0.0, report_now)
+        else:
+            report_now()
+
+    def _registration_query(self, cmd: Cmd, name: str, mode: int) -> tuple[list[str], int]:
+        """AT+CREG / AT+CGREG (same syntax): the answer, and the URC mode afterwards."""
+        if cmd.kind == "read":
+            if mode == 2 and self.registered:
+                return [f'{name}: 2,{self._reg},"{LAC}","{CELL_ID}"'], mode
+            return [f"{name}: {mode},{self._reg}"], mode
+        return self._flag(cmd, mode, 2, name)
+
+    @handles("+CREG")
+    def _creg(self, cmd: Cmd) -> list[str]:
+        lines, self._settings.creg = self._registration_query(cmd, "+CREG", self._settings.creg)
+        return lines
+
+    @handles("+CGREG")
+    def _cgreg(self, cmd: Cmd) -> list[str]:
+        lines, self._settings.cgreg = self._registration_query(cmd, "+CGREG", self._settings.cgreg)
+        return lines
+
+    @handles("+CSQ")
+    def _csq(self, cmd: Cmd) -> list[str]:
+        if cmd.kind == "test":
+            return ["+CSQ: (0-31,99),(0-7,99)"]
+        rssi = self._signal if self.registered else 99
+        return [f"+CSQ: {rssi},99"]
+
+    @handles("+COPS")
+    def _cops(self, cmd: Cmd) -> list[str]:
+        d = self.DIALECT
+        if cmd.kind == "read":
+            if not self.registered:
+                return ["+COPS: 0"]
+            return [f'+COPS: 0,0,"{d.operator}",{d.access_tech}']
+        if cmd.kind == "test":
+            plmn = self._sims[self._active].identity.imsi[:5]
+            return [f'+COPS: (2,"{d.operator}","{d.operator.split()[0]}","{plmn}",{d.access_tech}),,(0-4),(0-2)']
+        return []
+
+    @handles("+CFUN")
+    def _cfun(self, cmd: Cmd) -> list[str]:
+        s = self._settings
+        if cmd.kind == "read":
+            return [f"+CFUN: {s.cfun}"]
+        if cmd.kind == "test":
+            return ["+CFUN: (0,1,4),(0,1)"]
+        if cmd.kind == "exec":
+            return []
+        fun = cmd.int_param(0, 0, 4)
+        if fun not in (0, 1, 4):
+            raise CmeError(3)
+        reset = cmd.int_param(1, 0, 1, 0)
+        if reset:
+            self._later(0.0, self._reboot)
+            return []
+        s.cfun = fun
+        if fun != 1:
+            self._faults.no_network = False  # the radio off and on again finds the network
+        searching = self._faults.no_network
+        self._set_registration(REG_SEARCHING if searching else REG_HOME if fun == 1 and self._sim_present
+                               else REG_NONE, report=True)
+        if fun == 1:
+            self._later(0.0, lambda: self._drain_network(self._sims[self._active]))
+        return []
+
+    @handles("+CGATT")
+    def _cgatt(self, cmd: Cmd) -> list[str]:
+        if cmd.kind == "read":
+            return [f"+CGATT: {1 if self.registered else 0}"]
+        if cmd.kind == "test":
+            return ["+CGATT: (0,1)"]
+        return []
+
+    @handles("+CUSD")
+    def _cusd(self, cmd: Cmd) -> list[str]:
+        s = self._settings
+        if cmd.kind == "read":
+            return [f"+CUSD: {s.cusd}"]
+        if cmd.kind == "test":
+            return ["+CUSD: (0-2)"]
+        if cmd.kind == "exec":
+            return []
+        ps = cmd.params()
+        n = cmd.int_param(0, 0, 2, s.cusd)
+        if n in (0, 1):
+            s.cusd = n
+        if len(ps) > 1 and ps[1]:
+            if not self.registered:
+                raise CmeError(30)
+            if s.cusd == 1:
+                self._later(self.timing.ussd_reply_s, lambda: self._urc(f'+CUSD: 0,"{USSD_REPLY}",15'))
+        return []
