@@ -10,9 +10,10 @@ exactly); it asks AT+CLCC when told to and feeds the answer in. The rule:
    before it had processed the hang-up, and a modem without call waiting offers no second call while one rings.
    It is ignored.
 3. A line read after that is checked with AT+CLCC (`check`, then `listed`): an incoming call listed (dir 1, stat
-   4 incoming or 5 waiting) is a new call, hung up at once and recorded with the +CLIP's number, or AT+CLCC's
-   after a bare RING; none listed means the line was the hung-up call's last word, ignored. After a hang-up the
-   modem refused, the same caller still listed is that call still ringing, not a new one.
+   4 incoming or 5 waiting) is a new call, hung up at once and recorded with the number AT+CLCC lists (the
+   +CLIP's only when AT+CLCC gives none: a +CLIP read after a hang-up may be the last caller's repeat, arriving
+   as the next call rings); none listed means the line was the hung-up call's last word, ignored. After a
+   hang-up the modem refused, the same caller still listed is that call still ringing, not a new one.
 4. A modem that refuses AT+CLCC: the line is a new call unless it could repeat the hung-up call, that is a RING,
    or a +CLIP with the hung-up call's number (empty if withheld), read within REPEAT_WINDOW_S of the hang-up's
    answer and before a NO CARRIER closed that call. Such a modem therefore takes a second call from the same
@@ -131,7 +132,9 @@ class CallCorrelator:
             return CallDecision(pending, hang_up=True) if pending.clip_seen else None
         if incoming is None or self._still_ringing(incoming):
             return None
-        if not pending.clip_seen:
+        if incoming.number is not None or not pending.clip_seen:
+            # the call listed now is who is calling: a +CLIP read after a hang-up may still be the last caller's
+            # repeat, arriving just as the next call rings
             pending.clip_seen = True
             pending.set_caller(incoming.number, incoming.number_type, None)
         self.current = pending
