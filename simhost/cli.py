@@ -74,6 +74,7 @@ class LazyGroup(click.Group):
         "udev": "simhost.commands.udev:udev",
         **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot", "whitelist")},
         **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox", "status")},
+        **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
     }
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

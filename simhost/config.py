@@ -15,6 +15,8 @@ DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 DEFAULT_TOPIC_PREFIX = "simhost"
 DEFAULT_REGION = "RU"
 DEFAULT_ROUTER_ACK_TIMEOUT_S = 30.0
+DEFAULT_SEND_GAP_S = 3.0
+DEFAULT_SEND_MAX_PARTS = 10
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
 PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
@@ -94,6 +96,9 @@ class Settings:
     # How long the gateway waits for a router to confirm a published message before it publishes it again
     # (doubling up to ten minutes); 0: the broker's PUBACK is enough (no simhost router consumes the messages).
     router_ack_timeout_s: float = DEFAULT_ROUTER_ACK_TIMEOUT_S
+    # the least time between two sends on one SIM, and the most parts one send may take
+    send_gap_s: float = DEFAULT_SEND_GAP_S
+    send_max_parts: int = DEFAULT_SEND_MAX_PARTS
     # from SIMHOST_MQTT_PASSWORD or --mqtt-password-file; it replaces a password in mqtt_url
     mqtt_password: str | None = field(default=None, repr=False)
 
@@ -105,6 +110,8 @@ class Settings:
             topic_prefix=os.environ.get("SIMHOST_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
             region=os.environ.get("SIMHOST_REGION", DEFAULT_REGION),
             router_ack_timeout_s=_seconds("SIMHOST_ROUTER_ACK_TIMEOUT_S", DEFAULT_ROUTER_ACK_TIMEOUT_S),
+            send_gap_s=_seconds("SIMHOST_SEND_GAP_S", DEFAULT_SEND_GAP_S),
+            send_max_parts=int(_seconds("SIMHOST_SEND_MAX_PARTS", DEFAULT_SEND_MAX_PARTS)),
             mqtt_password=os.environ.get("SIMHOST_MQTT_PASSWORD") or None,
         )
 

@@ -60,6 +60,18 @@ class Topics:
     def acks_all(self) -> str:
         return f"{self.base}/acks/+"
 
+    def owner_send(self, login: str) -> str:
+        """Where customer `login` asks for an SMS to be sent (the broker lets only that customer publish here)."""
+        return f"{self.base}/owners/{login}/send"
+
+    @property
+    def owner_send_all(self) -> str:
+        return f"{self.base}/owners/+/send"
+
+    def owner_sends(self, login: str) -> str:
+        """Where customer `login` is told each of its sends' outcomes, state by state."""
+        return f"{self.base}/owners/{login}/sends"
+
     @property
     def send(self) -> str:
         return f"{self.base}/send"

@@ -23,6 +23,7 @@ from simhost.gateway.worker import DriverFactory, PortConfig, PortStatus, PortWo
 from simhost.models import Port
 from simhost.mqtt import AckingPublisher, make_client
 from simhost.payloads import PayloadError, parse_object
+from simhost.sending.queue import SendQueue
 from simhost.statuses import CONNECTION_LOST, STOPPED, gateway_offline, port_offline
 from simhost.topics import Topics
 
@@ -34,6 +35,7 @@ STATUS_EXPIRY_S = 3 * STATUS_INTERVAL_S
 EXPIRE_INTERVAL_S = 60.0
 MAX_IN_FLIGHT = 1000
 RESCAN_INTERVAL_S = 5.0
+SEND_POLL_S = 1.0
 FRESH_CAP = 10_000
 RECENTLY_DONE = 10_000
 CONFIRM_TIMEOUT_MAX_S = 600.0
@@ -89,6 +91,7 @@ class OutboxRelay(threading.Thread):
         self.spool = spool
         self.topics = Topics(settings.topic_prefix)
         self.confirm_timeout_s = settings.router_ack_timeout_s or None
+        self._inbound_prefix = self.topics.inbound_all[:-1]
         self.wake = threading.Event()
         self.new_rows = threading.Event()
         self.stopping = threading.Event()
@@ -154,7 +157,9 @@ class OutboxRelay(threading.Thread):
         with self._lock:
             for message_id in acked:
                 row = self._handed.get(message_id)
-                if row is not None:
+                if row is not None and not row.topic.startswith(self._inbound_prefix):
+                    confirmed.append(message_id)  # a send's outcome, a report for operators: no router reads it
+                elif row is not None:
                     tries = self._tries.get(message_id, 0)
                     wait = min(CONFIRM_TIMEOUT_MAX_S, self.confirm_timeout_s * 2 ** min(tries, 16))
                     self._unconfirmed[message_id] = _Unconfirmed(row, now + wait, tries)
@@ -286,13 +291,15 @@ class Gateway:
         )
         self._status_lock = threading.Lock()
         self.status_client.on_connect = self._status_connected
+        self.sends = SendQueue(engine, self.topics, settings.region, on_outcome=self.relay.notify_new)
+        options = {"send_gap_s": settings.send_gap_s, **(worker_options or {})}
         self.workers = [
-            PortWorker(p, self.spool, open_driver, on_status=self._publish_status,
-                       **(worker_options or {}))
+            PortWorker(p, self.spool, open_driver, on_status=self._publish_status, sends=self.sends, **options)
             for p in ports
         ]
         self.stopping = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="simhost-gw-ticker", daemon=True)
+        self._send_poller = threading.Thread(target=self._poll_sends, name="simhost-gw-sends", daemon=True)
 
     def _status_connected(self, client: Any, *_args: Any) -> None:
         client.publish(self.topics.gateway_status(self.gateway_id),
@@ -327,6 +334,18 @@ class Gateway:
                 except Exception:
                     log.exception("reassembly expiry failed")
 
+    def _poll_sends(self) -> None:
+        """Wake the workers whose ports have a send due (one query a second for all the ports)."""
+        by_port = {w.config.name: w for w in self.workers}
+        while not self.stopping.wait(SEND_POLL_S):
+            try:
+                due = self.sends.due_ports(list(by_port))
+            except Exception:
+                log.exception("looking for sends failed")
+                continue
+            for port in due:
+                by_port[port].notify_send_due()
+
     def start(self) -> None:
         raise_open_files_limit(len(self.workers))
         target = self.settings.mqtt
@@ -337,6 +356,7 @@ class Gateway:
         for w in self.workers:
             w.start()
         self._ticker.start()
+        self._send_poller.start()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -345,6 +365,7 @@ class Gateway:
         for w in self.workers:
             w.join()
         self._ticker.join()
+        self._send_poller.join()
         self.relay.stop()
         for w in self.workers:
             offline = port_offline(w.config.name, self.gateway_id, last=w.status.to_json())

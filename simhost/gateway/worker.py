@@ -15,11 +15,14 @@ from typing import Any
 from simhost.backoff import Backoff
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool, StoreResult
-from simhost_drivers.at.errors import CommandError, MemoryFullError
+from simhost.sending.queue import TRANSIENT_SEND_CODES, SendQueue
+from simhost_drivers.at.errors import AtError, CommandError, MemoryFullError
 from simhost_drivers.modems import events as ev
 from simhost_drivers.modems import open_driver
 from simhost_drivers.modems.events import ModemEvent
 from simhost_drivers.modems.types import ModemDriver, ModemInfo
+from simhost_drivers.pdu.encoder import encode_submit
+from simhost_drivers.pdu.errors import PduError
 
 log = logging.getLogger("simhost.worker")
 
@@ -38,6 +41,10 @@ HEALTH_ROTATION = ("listing", "notifications", "signal", "registration", "storag
 RESET_UNREGISTERED_AFTER_S = 600.0
 RESET_INTERVAL_S = 3600.0
 DEAD_AFTER_FAILURES = 10  # consecutive failed sessions before the port is reported dead (it keeps retrying)
+SEND_GAP_S = 3.0  # between two sends on one SIM: operators block SIMs that send in quick succession
+SEND_RETRY_S = 10.0  # before the first new try after a transient refusal, doubling
+SEND_TRIES = 5
+SEND_PAUSE_AFTER_FAULT_S = 60.0
 STABLE_SESSION_S = 60.0  # a session ready this long counts as a success: the next failure is the first again
 
 
@@ -76,6 +83,7 @@ class PortStatus:
     restarts: int = 0
     received: int = 0
     calls: int = 0
+    sent: int = 0
     since: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def to_json(self) -> dict[str, Any]:
@@ -88,7 +96,7 @@ class PortStatus:
             "storage_memory": self.storage_memory,
             "storages": {name: {"used": used, "total": total} for name, (used, total) in self.storages.items()},
             "last_error": self.last_error, "restarts": self.restarts, "received": self.received,
-            "calls": self.calls, "since": self.since,
+            "calls": self.calls, "sent": self.sent, "since": self.since,
         }
 
 
@@ -118,6 +126,15 @@ class _Wake:
 WAKE = _Wake()
 
 
+@dataclass(frozen=True)
+class _SendDue:
+    """Put on the event queue when the port has a send waiting."""
+
+
+SEND_DUE = _SendDue()
+Event = ModemEvent | _Wake | _SendDue
+
+
 class PortWorker(threading.Thread):
     """Owns one serial port and its driver; everything the driver reports is handled on this thread."""
 
@@ -136,6 +153,9 @@ class PortWorker(threading.Thread):
         reset_unregistered_after_s: float = RESET_UNREGISTERED_AFTER_S,
         reset_interval_s: float = RESET_INTERVAL_S,
         stable_session_s: float = STABLE_SESSION_S,
+        sends: SendQueue | None = None,
+        send_gap_s: float = SEND_GAP_S,
+        send_retry_s: float = SEND_RETRY_S,
     ) -> None:
         super().__init__(name=f"simhost-port-{config.name}", daemon=True)
         self.config = config
@@ -151,16 +171,21 @@ class PortWorker(threading.Thread):
         self.reset_unregistered_after_s = reset_unregistered_after_s
         self.reset_interval_s = reset_interval_s
         self.stable_session_s = stable_session_s
+        self.sends = sends
+        self.send_gap_s = send_gap_s
+        self.send_retry_s = send_retry_s
+        self._send_wanted = False
+        self._send_at = 0.0  # sends on one SIM are at least send_gap_s apart
         self._ready_at: float | None = None
         self.status = PortStatus(port=config.name, msisdn=config.msisdn)
-        self.events: queue.Queue[ModemEvent | _Wake] = queue.Queue()
+        self.events: queue.Queue[Event] = queue.Queue()
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self.calls = CallCorrelator()
         self.log = logging.getLogger(f"simhost.worker.{config.name}")
         self._driver: ModemDriver | None = None
         self._last_iccid: str | None = None
-        self._pushed_back: ModemEvent | None = None
+        self._pushed_back: Event | None = None
         self._unregistered_since: float | None = None
         self._last_reset: float | None = None
         self._state_cond = threading.Condition()
@@ -185,7 +210,8 @@ class PortWorker(threading.Thread):
                 self.status.restarts += 1
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.warning("port %s: %s; restarting (attempt %d)", self.config.name,
-                                 self.status.last_error, backoff.failures)
+                                 self.status.last_error, backoff.failures,
+                                 exc_info=not isinstance(exc, AtError | ConnectionError | OSError))
             finally:
                 self.ready.clear()
                 self._ready_at = None
@@ -253,6 +279,12 @@ class PortWorker(threading.Thread):
         self._refresh_health()
         # a call that started ringing while the port was away is hung up now, not at its next ring
         self._act(self.calls.listed(driver.current_calls(), time.monotonic()), datetime.now(UTC))
+        if self.sends is not None:
+            unknown = self.sends.recover(self.config.name)
+            if unknown:
+                self.log.warning("port %s: %d send(s) were on the air when the last session ended: unknown",
+                                 self.config.name, unknown)
+            self._send_wanted = True
         self._set_state(PortState.READY)
         self._ready_at = time.monotonic()
         self.ready.set()
@@ -303,8 +335,10 @@ class PortWorker(threading.Thread):
             reset_at = self._reset_at()
             if reset_at is not None:
                 deadlines.append(reset_at)
+            if self._send_wanted:
+                deadlines.append(self._send_at)
             timeout = max(0.0, min(deadlines) - now)
-            event: ModemEvent | _Wake
+            event: Event
             try:
                 if self._pushed_back is not None:
                     event, self._pushed_back = self._pushed_back, None
@@ -323,6 +357,16 @@ class PortWorker(threading.Thread):
                 self.log.warning("port %s: SIM storage full; sweeping it", self.config.name)
                 self._sweep()
             self._act(self.calls.tick(now), datetime.now(UTC))
+            if self._send_wanted and now >= self._send_at:
+                try:
+                    self._send_one()
+                except (AtError, ConnectionError, OSError):
+                    raise  # the modem or its line: the session starts again
+                except Exception:  # a fault of sending must never stop receiving
+                    self.log.exception("port %s: sending failed; receiving goes on, sending is tried again in "
+                                       "%.0f s", self.config.name, SEND_PAUSE_AFTER_FAULT_S)
+                    self._send_at = time.monotonic() + SEND_PAUSE_AFTER_FAULT_S
+                last_activity = time.monotonic()
             reset_at = self._reset_at()
             if reset_at is not None and now >= reset_at:
                 self._reset_modem(now)
@@ -338,8 +382,10 @@ class PortWorker(threading.Thread):
                 driver.ping()
                 last_activity = now
 
-    def _handle(self, event: ModemEvent | _Wake) -> None:
+    def _handle(self, event: Event) -> None:
         match event:
+            case _SendDue():
+                self._send_wanted = True
             case ev.NewMessage(memory, index):
                 new = self._more_new([(memory, index)])
                 if len(new) > 1:
@@ -352,7 +398,7 @@ class PortWorker(threading.Thread):
                 self.status.received += 1
                 self.driver.ack_direct()
             case ev.DirectReport(pdu):
-                self.spool.store_pdu(self._who(), pdu)
+                self._match_reports([pdu], [self.spool.store_pdu(self._who(), pdu)])
                 self.driver.ack_direct()
             case ev.StoredReport(memory, index):
                 self._read_and_store(memory, index)
@@ -373,6 +419,83 @@ class PortWorker(threading.Thread):
                     self._check_sim()
             case _:
                 pass  # a wake-up, or the lost connection the loop has handled
+
+    def notify_send_due(self) -> None:
+        """A send waits for this port (the gateway's poller calls this from its thread)."""
+        self.events.put(SEND_DUE)
+
+    def _send_one(self) -> None:
+        """Put the next send waiting for this port on the air, part by part; each part is recorded before its
+        AT+CMGS, so one whose answer never came is reported `unknown` and never sent twice."""
+        queue_ = self.sends
+        if queue_ is None:
+            self._send_wanted = False
+            return
+        claimed = queue_.claim(self.config.name, self.status.iccid)
+        if claimed is None:
+            self._send_wanted = False
+            return
+        self._send_at = time.monotonic() + self.send_gap_s
+        try:
+            pdus = encode_submit(claimed.to, claimed.text, concat_ref=claimed.concat_ref,
+                                 request_status_report=claimed.report)
+        except PduError as exc:
+            queue_.fail(claimed.id, "refused", f"the text cannot be sent: {exc}")
+            return
+        for seq, pdu in enumerate(pdus, start=1):
+            if seq in claimed.parts_done:
+                continue
+            queue_.part_starting(claimed.id, seq, self.config.name)
+            try:
+                mr = self.driver.send_pdu(pdu.hex, pdu.tpdu_length)
+            except CommandError as exc:  # a final result: the modem did not send this part
+                queue_.part_refused(claimed.id, seq)
+                self._send_refused(claimed.id, exc)
+                return
+            except Exception as exc:  # no answer: it may have gone out; never send it again
+                queue_.fail(claimed.id, "unknown", f"no answer to AT+CMGS ({type(exc).__name__}: {exc}); "
+                            "whether it went out is not known, and it is not sent again", state="unknown")
+                raise
+            queue_.part_sent(claimed.id, seq, mr)
+            self._handle_waiting()  # receiving is never starved: what came meanwhile is read between parts
+        queue_.sent(claimed.id)
+        self.status.sent += 1
+
+    def _send_refused(self, send_id: str, exc: CommandError) -> None:
+        assert self.sends is not None
+        code = f"cms-{exc.code}" if exc.source == "CMS" and exc.code is not None else "cms-error"
+        tries = self.sends.tries(send_id)
+        if exc.source == "CMS" and exc.code in TRANSIENT_SEND_CODES and tries < SEND_TRIES:
+            delay = self.send_retry_s * 2 ** (tries - 1)
+            self.log.info("port %s: send %s refused for now (%s); trying again in %.0f s", self.config.name,
+                          send_id, exc.final, delay)
+            self.sends.retry_later(send_id, delay, code, f"the modem answered {exc.final}")
+            self._send_at = max(self._send_at, time.monotonic() + delay)  # and look again then
+            self._send_wanted = True
+            return
+        self.log.warning("port %s: send %s failed: %s", self.config.name, send_id, exc.final)
+        self.sends.fail(send_id, code, f"the modem answered {exc.final}" + (f" after {tries} tries" if tries > 1
+                                                                            else ""))
+
+    def _handle_waiting(self) -> None:
+        """Handle the events that are waiting, without waiting for more."""
+        while True:
+            try:
+                event = self._pushed_back if self._pushed_back is not None else self.events.get_nowait()
+            except queue.Empty:
+                return
+            self._pushed_back = None
+            if isinstance(event, ev.ConnectionLost):
+                raise ConnectionError(f"modem connection lost: {event.error}")
+            self._handle(event)
+
+    def _match_reports(self, pdus: list[str], results: list[StoreResult]) -> None:
+        """Status reports just committed: settle the sends they report on."""
+        if self.sends is None:
+            return
+        for pdu, result in zip(pdus, results, strict=True):
+            if result.kind == "status-report" and not result.duplicate:
+                self.sends.report(self.config.name, pdu)
 
     def _note_registration(self, registered: bool) -> None:
         if registered:
@@ -447,6 +570,7 @@ class PortWorker(threading.Thread):
         if stored is not None:
             result = self.spool.store_pdu(self._who(), stored.pdu)
             self._count([result])
+            self._match_reports([stored.pdu], [result])
             driver.delete_message(index, memory=memory)
         driver.restore_memory()
         total = driver.usage.get(memory, (0, 0))[1]
@@ -477,7 +601,10 @@ class PortWorker(threading.Thread):
             if not found:
                 continue
             # one transaction for the whole listing, committed before the first AT+CMGD
-            self._count(self.spool.store_pdus(self._who(), [stored.pdu for stored in found]))
+            pdus = [stored.pdu for stored in found]
+            results = self.spool.store_pdus(self._who(), pdus)
+            self._count(results)
+            self._match_reports(pdus, results)
             for stored in found:
                 driver.delete_message(stored.index)
         driver.restore_memory()

@@ -28,6 +28,7 @@ from simhost.registry.models import Customer, RoutedMessage, SentLog, current_ve
 from simhost.registry.snapshot import load_directory, record_send
 from simhost.router.decide import REPLY_WINDOW, Decision, decide, routed_payload
 from simhost.router.directory import Directory, SendEntry
+from simhost.sending.requests import accept, parse_request
 from simhost.statuses import STOPPED, port_offline
 from simhost.topics import SCHEMA_VERSION, Topics
 
@@ -164,6 +165,8 @@ class Router:
             (f"{share}/{self.topics.inbound_all}", 1),
             (f"{share}/{self.topics.sent}", 1),
             (f"{share}/{self.topics.owner_sent_all}", 1),
+            (f"{share}/{self.topics.send}", 1),
+            (f"{share}/{self.topics.owner_send_all}", 1),
             (f"{self.topics.base}/gateways/+/status", 1),
         ])
 
@@ -352,7 +355,11 @@ class Router:
                 decided[key] = (out, decision, message)
         elif m.topic == self.topics.sent:
             self._handle_sent(m, None)
-        elif (login := self._sent_owner(m.topic)) is not None:
+        elif m.topic == self.topics.send:
+            self._handle_send(m, None)
+        elif (login := self._owner_of(m.topic, "/send")) is not None:
+            self._handle_send(m, login)
+        elif (login := self._owner_of(m.topic, "/sent")) is not None:
             self._handle_sent(m, login)
         elif m.topic.endswith("/status"):
             self._handle_gateway_status(m)
@@ -484,9 +491,9 @@ class Router:
             "published_at": None,
         }
 
-    def _sent_owner(self, topic: str) -> str | None:
-        """The login of a customer's own send-report topic (`<base>/owners/<login>/sent`), else None."""
-        head, tail = f"{self.topics.base}/owners/", "/sent"
+    def _owner_of(self, topic: str, tail: str) -> str | None:
+        """The login in a customer's own topic (`<base>/owners/<login><tail>`), else None."""
+        head = f"{self.topics.base}/owners/"
         if topic.startswith(head) and topic.endswith(tail):
             login = topic[len(head):-len(tail)]
             return login if login and "/" not in login else None
@@ -511,6 +518,18 @@ class Router:
             record_send(s, str(report["from"]), str(report["to"]), str(report["owner"]), at, "mqtt",
                         self.settings.region)
         self._poll_sends_now = True
+        self._ack(m)
+
+    def _handle_send(self, m: _Incoming, topic_owner: str | None) -> None:
+        """A request to send an SMS: stored queued (the gateway driving the port of its number sends it) or, if the
+        customer may not send it, stored failed with the reason; either way the customer is told on its sends
+        topic. A request repeating an earlier `id` is that send again, never a second SMS."""
+        request = parse_request(parse_object(m.payload), topic_owner)
+        with self.sessions.begin() as s:
+            row, created = accept(s, request, region=self.settings.region, source="mqtt", topics=self.topics,
+                                  max_parts=self.settings.send_max_parts)
+        log.info("send %s from %s to %s: %s%s", row.id, row.requested_from, row.to_number, row.state,
+                 "" if created else " (a repeated request)")
         self._ack(m)
 
     def _handle_gateway_status(self, m: _Incoming) -> None:

@@ -20,7 +20,8 @@ GATEWAY = "gateway"
 ROUTER = "router"
 OPERATOR = "operator"
 REPORTER = "reporter"  # another system that reports sends made for any customer
-SERVICE_ROLES = (GATEWAY, ROUTER, OPERATOR, REPORTER)
+SENDER = "sender"  # another system that asks simhost to send SMS for any customer
+SERVICE_ROLES = (GATEWAY, ROUTER, OPERATOR, REPORTER, SENDER)
 DEFAULT_SERVICES: Mapping[str, str] = {role: role for role in SERVICE_ROLES}
 
 PASSWD_FILE = "passwd"
@@ -70,12 +71,14 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
     gateways_status = f"{t.base}/gateways/+/status"
     ports_status = t.port_status("+")
     return {
-        # inbound messages, retained port statuses, the gateway's own status and will; sends requested by customers
+        # inbound messages, retained port statuses, the gateway's own status and will; sends' outcomes and status
+        # reports nobody sent (the relay publishes them from the database)
         GATEWAY: [
             ("write", t.inbound_all),
             ("write", ports_status),
             ("write", gateways_status),
-            ("read", t.send),
+            ("write", f"{t.base}/owners/+/sends"),
+            ("write", t.unrouted),
             ("read", t.acks_all),  # routers confirm what they routed; only routers may write there
         ],
         # Mosquitto checks a `$share/<group>/<filter>` subscription against <filter>, so the plain
@@ -84,6 +87,8 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
             ("read", f"{t.base}/inbound/#"),
             ("read", t.sent),
             ("read", t.owner_sent_all),
+            ("read", t.send),
+            ("read", t.owner_send_all),
             ("read", gateways_status),
             ("write", f"{t.base}/owners/#"),
             ("write", t.unrouted),
@@ -97,16 +102,19 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
         REPORTER: [
             ("write", t.sent),
         ],
+        SENDER: [
+            ("write", t.send),
+        ],
     }
 
 
 def customer_rules(prefix: str, login: str) -> list[tuple[str, str]]:
-    """A customer reads its own messages and reports its own sends: on the shared `sent` topic it could name
-    any customer as the sender and take over the replies meant for them."""
+    """A customer reads its own messages and sends' outcomes, asks for sends and reports its own sends, each on
+    its own topic: on the shared `send` and `sent` topics it could name any customer."""
     t = Topics(check_prefix(prefix))
     return [
         ("read", f"{t.base}/owners/{check_username(login)}/#"),
-        ("write", t.send),
+        ("write", t.owner_send(login)),
         ("write", t.owner_sent(login)),
     ]
 

@@ -284,14 +284,22 @@ def test_gateway_publishes_and_router_receives_through_shared_subscription(net: 
 
 def test_customer_may_publish_send_and_its_own_sent_only(net: Secured) -> None:
     router = net.peer("router").ready().subscribe(f"$share/{net.group}/{T.sent}",
-                                                  f"$share/{net.group}/{T.owner_sent_all}")
-    gateway = net.peer("gateway").ready().subscribe(T.send)
+                                                  f"$share/{net.group}/{T.owner_sent_all}",
+                                                  f"$share/{net.group}/{T.send}",
+                                                  f"$share/{net.group}/{T.owner_send_all}")
     alice = net.peer("alice").ready()
     report = '{"from": "+79000000001", "to": "+79001234567"}'
-    assert accepted(alice.publish(T.send, '{"to": "+79001234567", "text": "hi"}'))
+    assert accepted(alice.publish(T.owner_send("alice"), '{"to": "+79001234567", "text": "hi"}'))
     assert accepted(alice.publish(T.owner_sent("alice"), report))
-    assert gateway.wait_for_payload(b'{"to": "+79001234567", "text": "hi"}')[0][0] == T.send
-    assert router.wait_for_payload(report.encode())[0][0] == T.owner_sent("alice")
+    assert router.wait_for_payload(report.encode())[:2] == [
+        (T.owner_send("alice"), b'{"to": "+79001234567", "text": "hi"}'), (T.owner_sent("alice"), report.encode())]
+    # a send request naming any customer is for other systems (the sender account), not customers
+    assert alice.publish(T.send, '{"owner": "bob", "to": "+7", "text": "x"}').value == NOT_AUTHORIZED
+    assert alice.publish(T.owner_send("bob"), '{"to": "+7", "text": "x"}').value == NOT_AUTHORIZED
+    sender = net.peer("sender").ready()
+    assert accepted(sender.publish(T.send, '{"owner": "bob", "to": "+79001234567", "text": "by sender"}'))
+    by_sender = b'{"owner": "bob", "to": "+79001234567", "text": "by sender"}'
+    assert router.wait_for_payload(by_sender)[-1] == (T.send, by_sender)
     # naming any customer on the shared topic, or publishing as another one, is refused
     assert alice.publish(T.sent, '{"from": "+7", "to": "+7", "owner": "bob"}').value == NOT_AUTHORIZED
     assert alice.publish(T.owner_sent("bob"), report).value == NOT_AUTHORIZED
@@ -302,7 +310,7 @@ def test_customer_may_publish_send_and_its_own_sent_only(net: Secured) -> None:
     assert reporter.publish(T.inbound("port01"), "x").value == NOT_AUTHORIZED
     # and nothing else of the services' traffic: a customer cannot read what others send
     bob = net.peer("bob").ready().subscribe(T.send, T.sent, T.owner_messages("bob"), T.owner_sent("alice"))
-    assert accepted(alice.publish(T.send, "alice-again"))
+    assert accepted(alice.publish(T.owner_send("alice"), "alice-again"))
     assert accepted(alice.publish(T.owner_sent("alice"), "alice-sent-again"))
     assert accepted(net.peer("router").ready().publish(T.owner_messages("bob"), "marker"))
     assert bob.wait_for_payload(b"marker") == [(T.owner_messages("bob"), b"marker")]
@@ -400,15 +408,18 @@ def test_acl_grants_each_account_only_its_topics() -> None:
         elif line.startswith("topic "):
             current.append(line)
     assert blocks["user alice"] == [
-        "topic read sh/v1/owners/alice/#", "topic write sh/v1/send", "topic write sh/v1/owners/alice/sent"]
+        "topic read sh/v1/owners/alice/#", "topic write sh/v1/owners/alice/send",
+        "topic write sh/v1/owners/alice/sent"]
     assert blocks["user reporter"] == ["topic write sh/v1/sent"]
+    assert blocks["user sender"] == ["topic write sh/v1/send"]
     assert "topic read sh/v1/owners/+/sent" in blocks["user router"]
     assert blocks["user bob"][0] == "topic read sh/v1/owners/bob/#"
     assert blocks["user operator"] == ["topic read sh/#"]
     assert "topic write sh/v1/gateways/+/status" in blocks["user gateway"]
     assert "topic write sh/v1/inbound/+" in blocks["user gateway"]
     assert "topic read sh/v1/inbound/#" in blocks["user router"]
-    assert set(blocks) == {"user alice", "user bob", "user gateway", "user router", "user operator", "user reporter"}
+    assert set(blocks) == {"user alice", "user bob", "user gateway", "user router", "user operator", "user reporter",
+                           "user sender"}
     assert not any(line.startswith(("topic", "pattern")) for line in acl.split("\nuser ")[0].splitlines())
 
 
@@ -466,13 +477,13 @@ def test_passwd_lines_and_hashes() -> None:
 def test_service_passwords_are_made_once_and_kept_private(tmp_path: Path) -> None:
     files = write_acl_files(tmp_path, "sh", _customers())
     first = json.loads(files.services.read_text())
-    assert set(first["passwords"]) == {"gateway", "router", "operator", "reporter"}
+    assert set(first["passwords"]) == {"gateway", "router", "operator", "reporter", "sender"}
     for f in (files.services, files.passwd, files.acl):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
     assert files.customers == ("alice", "bob")
     assert files.left_out == ("carol", "dave")
     users = dict(line.split(":", 1) for line in files.passwd.read_text().splitlines())
-    assert set(users) == {"alice", "bob", "gateway", "router", "operator", "reporter"}
+    assert set(users) == {"alice", "bob", "gateway", "router", "operator", "reporter", "sender"}
     assert check_password(first["passwords"]["router"], users["router"])
     assert check_password(PASSWORDS["alice"], users["alice"])
     assert f"password_file {tmp_path.resolve()}/passwd" in files.snippet.read_text()

@@ -1,0 +1,1 @@
+"""Sending SMS through the bank: requests, their durable queue, the outcomes customers are told."""
