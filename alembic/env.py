@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import simhost.registry.models  # noqa: F401  (registers the registry tables on Base.metadata)
+import simhost.registry.models
 import simhost.sending.models  # noqa: F401  (and the send queue's)
 from alembic import context
 from simhost.db import make_engine

@@ -123,4 +123,5 @@ def test_receiving_goes_on_between_parts(tmp_path: Path) -> None:
         commands = [e["data"] for e in rig.modem.state()["at_log"] if e["dir"] == "rx"]
         sends = [i for i, c in enumerate(commands) if c.startswith("AT+CMGS=")]
         reads = [i for i, c in enumerate(commands) if c.startswith(("AT+CMGR=", "AT+CMGL=")) and i > sends[0]]
-        assert reads and reads[0] < sends[-1], commands[sends[0]:]
+        assert reads, commands[sends[0]:]
+        assert reads[0] < sends[-1], commands[sends[0]:]
