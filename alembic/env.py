@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+# the model modules register their tables on Base.metadata
 import simhost.registry.models
-import simhost.sending.models  # noqa: F401  (and the send queue's)
+import simhost.sending.models  # noqa: F401
 from alembic import context
 from simhost.db import make_engine
 from simhost.models import Base
