@@ -7,6 +7,8 @@ pins what it gets wrong, so that a gsmmodem release fixing it makes that test fa
 gammu reads the PDUs through python-gammu's `gammu.DecodePDU`. It does not return TP-SRR,
 TP-DCS or the recipient's type of address in its result: those are read from the trace that
 libgammu writes while decoding (`gammu.SetDebugFile`), which is gammu's own reading of them.
+In UCS2 text libgammu writes '~' as '~~' and U+0001 as '~' (its own escaping), and
+python-gammu then cuts the text to the message's length: UCS2 texts here carry neither.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import gammu
 import pytest
 from gsmmodem.pdu import encodeSmsSubmitPdu
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simhost_drivers.pdu import PduError, count_parts, decode_pdu, encode_submit, join_text
 from simhost_drivers.pdu.encoder import MAX_PARTS
@@ -134,6 +138,7 @@ def ours_reading(pdus: list[bytes]) -> Reading:
     )
 
 
+GAMMU_UCS2_UNREADABLE = {"~", "\x01", "\x00"}
 _GAMMU_VALIDITY_UNITS = {"M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
 
 
@@ -246,6 +251,7 @@ def test_case_table_covers_the_brief() -> None:
     assert sum(1 for ch in ESCAPE_AT_BOUNDARIES if ch in "€[") == 2
     assert [len(t) for t in CASES_BY_ID["ucs2-3-parts-emoji-at-boundary"].part_texts or ()] == [
         66, 66, 11]
+    assert not any(set(c.text) & GAMMU_UCS2_UNREADABLE for c in CASES if c.dcs == 0x08)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -256,6 +262,22 @@ def test_ours(case: Case, tmp_path: Path) -> None:
         assert p.tpdu_length == len(p.pdu) - 1 - p.pdu[0]
     check_right(case, [p.pdu for p in pdus], tmp_path)
     assert count_parts(case.text) == (case.parts, "gsm7" if case.dcs == 0x00 else "ucs2")
+
+
+GSM7_ALPHABET = ("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡AZÄÖÑÜ§¿az"
+                 "äöñüà^{}\\[]|€\f")
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(GSM7_ALPHABET + "ЯЖ`" + EMOJI), max_size=700))
+def test_ours_any_text_read_back_by_gammu(text: str, tmp_path_factory: pytest.TempPathFactory,
+                                          ) -> None:
+    pdus = [p.pdu for p in encode_submit(INTERNATIONAL, text, concat_ref=REF)]
+    reading = gammu_reading(pdus, tmp_path_factory.mktemp("gammu"))
+    assert reading.text == text
+    n = len(pdus)
+    assert reading.concat == ((None,) if n == 1 else tuple((REF, n, i + 1) for i in range(n)))
+    assert count_parts(text)[0] == n
 
 
 @dataclass(frozen=True)
