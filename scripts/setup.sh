@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients gammu gammu-smsd smstools libdbd-sqlite3 sqlite3 python3-venv)
+# libgammu-dev: python-gammu builds against it where pip has no binary wheel for this Python.
+APT_PACKAGES=(mosquitto mosquitto-clients gammu gammu-smsd libgammu-dev smstools libdbd-sqlite3 sqlite3
+              python3-venv)
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 

@@ -12,6 +12,7 @@ from simhost_drivers.pdu.errors import PduError
 from simhost_drivers.pdu.gsm7 import SEPTET_BITS, encode_char, is_gsm7, pack_septets
 
 Encoding = Literal["auto", "gsm7", "ucs2"]
+TextAlphabet = Literal["gsm7", "ucs2"]
 
 SINGLE_GSM7_SEPTETS = 160
 SINGLE_UCS2_OCTETS = 140
@@ -58,6 +59,7 @@ def encode_submit(
     validity: timedelta | None = None,
     flash: bool = False,
     encoding: Encoding = "auto",
+    max_parts: int = MAX_PARTS,
 ) -> list[SubmitPdu]:
     """SMS-SUBMIT PDUs (SMSC field first) carrying `text` to `recipient` (`+E.164` or digits).
 
@@ -65,18 +67,18 @@ def encode_submit(
     included) and UCS2 otherwise. Text longer than one SMS is split into parts with an 8-bit
     concatenation reference `concat_ref`, never inside an escape pair or a surrogate pair.
     `smsc=None` leaves the SMSC to the modem's setting (`AT+CSCA`). Raises PduError for what
-    cannot be encoded.
+    cannot be encoded, and for a text needing more than `max_parts` parts (at most 255).
     """
     if not 0 <= mr <= 0xFF:
         raise PduError(f"message reference {mr} is not 0..255", field="TP-MR")
     if not 0 <= concat_ref <= 0xFF:
         raise PduError(f"concatenation reference {concat_ref} is not 0..255", field="TP-UDH")
+    _check_max_parts(max_parts)
     smsc_field = _smsc_field(smsc)
     da = _address_field(recipient)
-    use_gsm7 = _choose_gsm7(text, encoding)
-    chunks = _gsm7_chunks(text) if use_gsm7 else _ucs2_chunks(text)
-    if len(chunks) > MAX_PARTS:
-        raise PduError(f"text needs {len(chunks)} parts, at most {MAX_PARTS} can be concatenated")
+    use_gsm7, chunks = _chunks(text, encoding)
+    if len(chunks) > max_parts:
+        raise PduError(f"text needs {len(chunks)} parts, the limit is {max_parts}")
     dcs = (DCS_GSM7 if use_gsm7 else DCS_UCS2) | (DCS_CLASS0 if flash else 0)
     out = []
     for index, chunk in enumerate(chunks):
@@ -101,6 +103,26 @@ def encode_submit(
         tpdu += ud
         out.append(SubmitPdu(pdu=bytes(smsc_field + tpdu), tpdu_length=len(tpdu)))
     return out
+
+
+def count_parts(text: str, encoding: Encoding = "auto") -> tuple[int, TextAlphabet]:
+    """How many SMS-SUBMIT parts `encode_submit` would make of `text`, and in which alphabet.
+
+    Lets a sender refuse a text before queuing it. Raises PduError as `encode_submit` does
+    for a text that `encoding="gsm7"` cannot carry.
+    """
+    use_gsm7, chunks = _chunks(text, encoding)
+    return len(chunks), "gsm7" if use_gsm7 else "ucs2"
+
+
+def _check_max_parts(max_parts: int) -> None:
+    if not 1 <= max_parts <= MAX_PARTS:
+        raise PduError(f"max_parts {max_parts} is not 1..{MAX_PARTS}")
+
+
+def _chunks(text: str, encoding: Encoding) -> tuple[bool, list[bytes]]:
+    use_gsm7 = _choose_gsm7(text, encoding)
+    return use_gsm7, _gsm7_chunks(text) if use_gsm7 else _ucs2_chunks(text)
 
 
 def _choose_gsm7(text: str, encoding: Encoding) -> bool:
