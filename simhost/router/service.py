@@ -28,7 +28,7 @@ from simhost.registry.models import Customer, RoutedMessage, SentLog, current_ve
 from simhost.registry.snapshot import load_directory, record_send
 from simhost.router.decide import REPLY_WINDOW, Decision, decide, routed_payload
 from simhost.router.directory import Directory, SendEntry
-from simhost.sending.requests import accept, parse_request
+from simhost.sending.requests import accept, expire, parse_request
 from simhost.statuses import STOPPED, port_offline
 from simhost.topics import SCHEMA_VERSION, Topics
 
@@ -42,7 +42,8 @@ SENT_LOOKBACK_IDS = 1000
 ID_MAX = 128  # the length of routed_messages.id
 RAW_KEPT_CHARS = 64 * 1024  # of a bad payload, kept and republished for inspection
 ERROR_TEXT_MAX = 300
-CONFIRM_BATCH = 500  # ids in one confirmation message
+CONFIRM_BATCH = 500
+SEND_EXPIRY_CHECK_S = 60.0  # ids in one confirmation message
 
 
 @dataclass
@@ -133,6 +134,7 @@ class Router:
         self._sent_seen: set[int] = set()
         self._poll_sends_now = False
         self._inbound_prefix = self.topics.inbound_all[:-1]
+        self._next_expiry = 0.0
         self._confirmations: dict[str, list[str]] = {}  # port -> ids routed since the last confirmations went out
         self.publisher = AckingPublisher(settings.mqtt, "simhost-router-pub", self._on_published)
         status_topic = self.topics.router_status(self.router_id)
@@ -260,6 +262,12 @@ class Router:
                 self.stopping.wait(1.0)
 
     def _refresh(self, *, force: bool = False) -> None:
+        if time.monotonic() >= self._next_expiry:
+            self._next_expiry = time.monotonic() + SEND_EXPIRY_CHECK_S
+            with self.sessions.begin() as s:
+                expired = expire(s, self.topics)
+            if expired:
+                log.warning("%d send(s) expired: no gateway sent them within a day", expired)
         with self.sessions() as s:
             version = current_version(s)
             if force or version != self._version:

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -27,6 +27,7 @@ SHARED = "shared"
 CLIENT_ID_MAX = 128
 TEXT_MAX = 10_000  # characters; the part limit below is the real bound
 DEFAULT_MAX_PARTS = 10
+SEND_EXPIRY = timedelta(hours=24)  # a send no gateway took in this time fails `expired`
 
 
 class RequestError(ValueError):
@@ -175,3 +176,16 @@ def queue_outcome(s: Session, row: Send, login: str, topics: Topics, now: dateti
     if s.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.id == out["id"])) == 0:
         s.execute(insert(OUTBOX), [out])
     return out
+
+
+def expire(s: Session, topics: Topics, now: datetime | None = None, older_than: timedelta = SEND_EXPIRY) -> int:
+    """Fail, as `expired`, the sends still queued `older_than` after they were requested (no gateway drives their
+    port, or their SIM never came back); their customers are told. Returns how many."""
+    now = now or datetime.now(UTC)
+    rows = s.execute(select(Send, Customer.login).join(Customer, Customer.id == Send.owner_id)
+                     .where(Send.state == QUEUED, Send.created_at < now - older_than)).all()
+    for row, login in rows:
+        row.state, row.reason_code, row.updated_at = FAILED, "expired", now
+        row.reason = f"not sent within {older_than} of the request (is a gateway driving port {row.port}?)"
+        queue_outcome(s, row, login, topics, now)
+    return len(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from sqlalchemy.orm import sessionmaker
 
 from simhost.registry.models import SentLog
 from simhost.sending.models import FAILED, SENT
+from simhost.sending.requests import expire
+from simhost.topics import Topics
 from simhost_drivers.pdu import decode_pdu, join_text
 from tests.sending.sendlib import PROFILES, RECIPIENT, WAIT_S, send_rig
 
@@ -125,3 +128,14 @@ def test_receiving_goes_on_between_parts(tmp_path: Path) -> None:
         reads = [i for i, c in enumerate(commands) if c.startswith(("AT+CMGR=", "AT+CMGL=")) and i > sends[0]]
         assert reads, commands[sends[0]:]
         assert reads[0] < sends[-1], commands[sends[0]:]
+
+
+def test_a_send_nobody_takes_expires(tmp_path: Path) -> None:
+    with send_rig(tmp_path, "generic") as rig:
+        rig.worker.stop()  # nobody drives the port now
+        rig.worker.join()
+        row = rig.request("too late")
+        with sessionmaker(rig.engine, expire_on_commit=False).begin() as s:
+            assert expire(s, Topics("t"), now=datetime.now(UTC) + timedelta(hours=25)) == 1
+        done = rig.send_row(row.id)
+        assert (done.state, done.reason_code) == (FAILED, "expired")
