@@ -91,7 +91,8 @@ def send(at: AtPort, pdu: str) -> list[str]:
 
 def mr_of(lines: list[str]) -> int:
     info = ok(lines)
-    assert len(info) == 1 and info[0].startswith("+CMGS: "), lines
+    assert len(info) == 1, lines
+    assert info[0].startswith("+CMGS: "), lines
     return int(info[0].removeprefix("+CMGS: "))
 
 
@@ -134,9 +135,12 @@ def test_cmgs_records_the_decoded_send_with_the_modems_own_mr(tmp_path: Path, pr
         mr2 = mr_of(send(at, submit(OTHER, "Привет", ucs2=True, mr=0x77)))
         assert mr2 == (mr1 + 1) % 256  # the modem's counter, not the 0x77 the PDUs carry
         one, two = sent(m)
-        assert one["pdu"] == first and one["length"] == len(first) // 2 - 1 and one["mr"] == mr1
+        assert one["pdu"] == first
+        assert one["length"] == len(first) // 2 - 1
+        assert one["mr"] == mr1
         assert (one["recipient"], one["text"], one["srr"]) == (TO, "Hello [world] €5", False)
-        assert "udh" not in one and "concat" not in one
+        assert "udh" not in one
+        assert "concat" not in one
         assert (two["recipient"], two["text"], two["mr"]) == (OTHER, "Привет", mr2)
 
 
@@ -165,7 +169,8 @@ def test_multipart_send_is_recorded_per_part_with_its_concat_header(tmp_path: Pa
         mrs = [mr_of(send(at, submit(TO, text, udh=concat_udh(0x42, 3, seq))))
                for seq, text in enumerate(parts, start=1)]
         got = sent(m)
-        assert [s["mr"] for s in got] == mrs and len(set(mrs)) == 3
+        assert [s["mr"] for s in got] == mrs
+        assert len(set(mrs)) == 3
         assert [s["text"] for s in got] == parts
         assert [s["concat"] for s in got] == [{"ref": 0x42, "total": 3, "seq": seq} for seq in (1, 2, 3)]
         assert got[0]["udh"] == "00034203" + "01"
@@ -242,9 +247,9 @@ def test_status_report_stored_and_announced_with_cdsi(tmp_path: Path, profile: s
         assert read_report(ok(at.cmd(f"AT+CMGR={index2}"))[1]) == (mr2, TO, ST_DELIVERED)
 
 
-@pytest.mark.parametrize("profile", ("generic", "ec25"))
+@pytest.mark.parametrize("profile", ["generic", "ec25"])
 def test_three_part_message_gets_three_reports(tmp_path: Path, profile: str) -> None:
-    with bank_port(tmp_path, profile, timing=TIMING) as (bank, at):
+    with bank_port(tmp_path, profile, timing=TIMING) as (_bank, at):
         setup(at, profile, "2,1,0,1,0")
         mrs = [mr_of(send(at, submit(TO, f"part {seq} ", srr=True, udh=concat_udh(7, 3, seq))))
                for seq in (1, 2, 3)]
@@ -282,17 +287,18 @@ def test_pending_report_has_no_final_report(tmp_path: Path) -> None:
 
 
 def test_text_mode_cds_line(tmp_path: Path) -> None:
-    with bank_port(tmp_path, timing=replace(TIMING, report_delay_s=0.3)) as (bank, at):
+    with bank_port(tmp_path, timing=replace(TIMING, report_delay_s=0.3)) as (_bank, at):
         setup(at, "generic", "2,1,0,1,0")
         mr = mr_of(send(at, submit(TO, "text mode report", srr=True)))
         ok(at.cmd("AT+CMGF=1"))
         line = at.wait_line(r"^\+CDS: ", REPORT_TIMEOUT_S)
         fields = line.removeprefix("+CDS: ").split(",")
-        assert fields[:4] == ["6", str(mr), f'"{TO}"', "145"] and fields[-1] == "0"
+        assert fields[:4] == ["6", str(mr), f'"{TO}"', "145"]
+        assert fields[-1] == "0"
 
 
 def test_no_report_without_srr(tmp_path: Path) -> None:
-    with bank_port(tmp_path, timing=TIMING) as (bank, at):
+    with bank_port(tmp_path, timing=TIMING) as (_bank, at):
         setup(at, "generic", "2,1,0,1,0")
         mr_of(send(at, submit(TO, "no report wanted")))
         mr = mr_of(send(at, submit(OTHER, "report wanted", srr=True)))
@@ -343,7 +349,8 @@ def test_cli_send_error_and_report(bank_process: tuple[dict[str, Any], Path]) ->
         at.close()
     bad = subprocess.run([*HWSIM, "--dir", str(directory), "report", "port01", "lost"], capture_output=True,
                          text=True, timeout=20, check=False)
-    assert bad.returncode == 2 and "lost" in bad.stderr
+    assert bad.returncode == 2
+    assert "lost" in bad.stderr
     helps = [subprocess.run([*HWSIM, *cmd, "--help"], capture_output=True, text=True, timeout=20,
                             check=True).stdout for cmd in (["fault"], ["report"])]
     assert "send-error CODE [COUNT]" in helps[0]
