@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -49,6 +50,8 @@ def main(ctx: click.Context, directory: str | None) -> None:
       hwsim --dir /tmp/bank call port02 --caller +79161234567
       hwsim --dir /tmp/bank calls port02
       hwsim --dir /tmp/bank fault port03 hang      (then: fault port03 clear)
+      hwsim --dir /tmp/bank fault port01 send-error 42 2   (the next two sends fail)
+      hwsim --dir /tmp/bank report port01 failed --to +79161234567
       hwsim --dir /tmp/bank state port01
       hwsim --dir /tmp/bank store port01 --memory ME --sender +79161234567 "left in the modem"
     Start with messages already stored (PORT:MEM:N, repeatable; * = every port):
@@ -70,17 +73,20 @@ def main(ctx: click.Context, directory: str | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for identities and faults.")
 @click.option("--ring-interval", type=click.FloatRange(min=0.01), default=None,
               help="Seconds between rings (default 2).")
+@click.option("--report-delay", type=click.FloatRange(min=0), default=None,
+              help="Seconds from a send asking for a status report to the report (default 1).")
 @click.option("--preload", "preload", multiple=True, metavar="PORT:MEM:N",
               help="Start PORT with N messages already stored in MEM (SM on the SIM, ME in the modem, SR status "
                    "reports), as if another program had left them; PORT * means every port. Repeatable.")
 @click.pass_context
 def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | None, profile_list: str | None,
-         slots: int, baud: int | None, seed: int, ring_interval: float | None, preload: tuple[str, ...]) -> None:
+         slots: int, baud: int | None, seed: int, ring_interval: float | None, report_delay: float | None,
+         preload: tuple[str, ...]) -> None:
     """Run a bank in the foreground until SIGINT/SIGTERM; prints one JSON line when ready.
 
     \b
     --preload PORT:MEM:N, e.g. port01:ME:3 (three messages in port01's modem memory), *:SM:2 (two on every
-    port's SIM), port02:SR:1 (a status report, on profiles that have "SR": e173). The messages come from
+    port's SIM), port02:SR:1 (a status report, on profiles that have "SR": e173, ec25). The messages come from
     +79000000002 with the text "preloaded K of N in MEM of PORT", unread, with no +CMTI.
     """
     from hwsim.bank import Bank
@@ -95,7 +101,11 @@ def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | N
     if unknown or not all(names):
         raise click.BadParameter(f"unknown profile(s) {unknown} (known: {', '.join(PROFILES)})",
                                  param_hint="--profiles")
-    timing = Timing(ring_interval_s=ring_interval) if ring_interval else Timing()
+    timing = Timing()
+    if ring_interval:
+        timing = replace(timing, ring_interval_s=ring_interval)
+    if report_delay is not None:
+        timing = replace(timing, report_delay_s=report_delay)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -144,7 +154,7 @@ def sms(ctx: click.Context, port: str, sender: str, text: str, encoding: str, co
 @click.argument("port")
 @click.argument("text", default="")
 @click.option("--memory", type=click.Choice(["SM", "ME", "SR"], case_sensitive=False), required=True,
-              help="SM: the active SIM; ME: the modem; SR: status reports (e173 only).")
+              help="SM: the active SIM; ME: the modem; SR: status reports (e173, ec25).")
 @click.option("--sender", required=True, help="Originating address (in SR: the recipient the report is about).")
 @click.option("--stat", type=click.IntRange(0, 3), default=0, show_default=True,
               help="<stat>: 0 unread, 1 read, 2 unsent, 3 sent.")
@@ -218,7 +228,12 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
       hang             the modem stops answering until `clear`
       garbage          random bytes now and between the lines of the next responses
       urc-in-response  an unsolicited line inside the next response
-      cms-error CODE   +CMS ERROR: CODE on the next SMS command
+      cms-error CODE   +CMS ERROR: CODE on the next SMS command (AT+CMGS included)
+      send-error CODE [COUNT]
+                       the next COUNT sends (AT+CMGS, AT+CMSS; default 1) fail after the PDU with
+                       +CMS ERROR: CODE, as when the network refuses them; then sends succeed again.
+                       Transient: 38 network out of order, 42 congestion, 500 unknown error;
+                       permanent: 21 short message transfer rejected, 28 unidentified subscriber
       cme-error CODE   +CME ERROR: CODE on the next SMS command (e.g. 14, SIM busy)
       storage-full     the SIM storage is filled with filler messages; new ones wait in the network
       no-network       registration drops to "searching" (+CREG: 2) and stays there, messages held by
@@ -239,9 +254,37 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
 
 @main.command()
 @click.argument("port")
+@click.argument("outcome", type=click.Choice(["delivered", "failed", "pending"]))
+@click.option("--to", "number", default=None, help="Only for sends to this number (else for every recipient).")
+@click.pass_context
+def report(ctx: click.Context, port: str, outcome: str, number: str | None) -> None:
+    """How the status reports on PORT's later sends end.
+
+    \b
+    A send whose SMS-SUBMIT asks for a status report (TP-SRR) gets one from the network a moment later
+    (1 s), with the message reference the modem answered to that send (one per part of a long message):
+      delivered  TP-ST 0x00, received by the recipient (the default)
+      failed     TP-ST 0x41, incompatible destination: a permanent error
+      pending    TP-ST 0x20, congestion, the service centre still trying; no final report follows
+    It reaches the terminal as AT+CNMI's <ds> says: 1 = +CDS (acknowledged with AT+CNMA under
+    AT+CSMS=1), 2 = stored and announced with +CDSI ("SR" on ec25, else the receive memory), 0 = not at all.
+    Without --to the outcome is for every recipient (and replaces earlier --to choices).
+    """
+    _send(ctx, {"cmd": "report", "port": port, "outcome": outcome, "to": number})
+
+
+@main.command()
+@click.argument("port")
 @click.pass_context
 def state(ctx: click.Context, port: str) -> None:
-    """PORT's state: storage, registration, signal, active slot, calls, AT log."""
+    """PORT's state: storage, registration, signal, active slot, calls, AT log, and what was sent.
+
+    \b
+    "sent": one entry per send the network took: t, pdu, length, mr (the +CMGS answer), and decoded
+    from the SMS-SUBMIT recipient, text (or data for 8-bit), udh and concat {ref, total, seq} when a
+    header is there, srr (a status report asked for) and report (its outcome); "send_failures": the
+    sends a send-error fault refused, with their error code.
+    """
     _send(ctx, {"cmd": "state", "port": port})
 
 

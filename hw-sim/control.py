@@ -144,6 +144,7 @@ class ControlServer:
         handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "sms": self._sms, "pdu": self._pdu, "call": self._call, "calls": self._calls,
             "slot": self._slot, "fault": self._fault, "state": self._state, "store": self._store,
+            "report": self._report,
         }
         handler = handlers.get(str(cmd))
         if handler is None:
@@ -193,6 +194,11 @@ class ControlServer:
         if not isinstance(args, list):
             raise ControlError("\"args\" is a list of strings")
         self._modem(req).fault(str(req["kind"]), *[str(a) for a in args])
+        return None
+
+    def _report(self, req: dict[str, Any]) -> Any:
+        to = req.get("to")
+        self._modem(req).report(str(req["outcome"]), to=None if to is None else str(to))
         return None
 
     def _state(self, req: dict[str, Any]) -> Any:

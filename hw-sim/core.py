@@ -98,6 +98,10 @@ class ModemCore(ABC):
     _last_line: str
     _mr: int
     _sent: list[dict[str, Any]]
+    _send_failures: list[dict[str, Any]]
+    # how the network's status reports on later sends end ("delivered", "failed", "pending"), and per recipient
+    _report_outcome: str
+    _report_outcome_to: dict[str, str]
     _unknown: list[str]
     _at_log: deque[dict[str, Any]]
     _faults: Faults

@@ -19,6 +19,8 @@ class Timing:
     ussd_reply_s: float = 0.3
     # a periodic vendor report (Huawei ^RSSI); 0 disables it
     noise_interval_s: float = 10.0
+    # from a send asking for a status report (TP-SRR) to the network's SMS-STATUS-REPORT
+    report_delay_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Dialect:
     me_capacity: int = 0
     # the status-report memory ("SR"); 0 = none
     sr_capacity: int = 0
+    # where AT+CNMI <ds>=2 stores status reports: a memory's name, or None for the receive memory <mem3>
+    status_report_memory: str | None = None
     # the memories AT+CPMS=? offers, in its order ("MT" = "SM" and "ME" as one; "SR" only for reading)
     cpms_memories: tuple[str, ...] = ("SM",)
     # <mem1>,<mem2>,<mem3> after power-on

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from hwsim.commands import AtError, CmeError, CmsError
 
-FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "storage-full",
-               "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "clear")
+FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "send-error",
+               "storage-full", "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "clear")
 # where the clip-repeat fault puts the repeated ring: before the hang-up's final result code, or after it
 CLIP_REPEAT_WHERE = ("before", "after")
 GARBAGE_RESPONSES = 3
@@ -20,6 +20,10 @@ def check_fault(kind: str, args: tuple[str, ...]) -> None:
     if kind in ("cms-error", "cme-error"):
         if len(args) != 1 or not args[0].isdigit():
             raise ValueError(f"{kind} needs one numeric CODE, e.g. {kind} {500 if kind == 'cms-error' else 14}")
+    elif kind == "send-error":
+        if not 1 <= len(args) <= 2 or not all(a.isdigit() for a in args) or (len(args) == 2 and int(args[1]) < 1):
+            raise ValueError("send-error needs a numeric CODE and optionally how many sends fail (COUNT >= 1), "
+                             "e.g. send-error 38 2")
     elif kind == "clip-repeat":
         if len(args) > 1 or (args and args[0] not in CLIP_REPEAT_WHERE):
             raise ValueError("clip-repeat takes at most one argument: before (the default) or after")
@@ -38,6 +42,9 @@ class Faults:
     urc_in_response: bool = False
     cms_error: int | None = None
     cme_error: int | None = None
+    # the +CMS ERROR code the next sends (AT+CMGS, AT+CMSS) fail with, and how many of them still will
+    send_error: int | None = None
+    send_errors_left: int = 0
     # how many filler messages the storage-full fault stored; gone once a deletion frees a record
     storage_full: int | None = None
     no_network: bool = False
@@ -54,11 +61,24 @@ class Faults:
             return CmeError(code)
         return None
 
-    def to_json(self) -> dict[str, bool | int | str]:
-        out: dict[str, bool | int | str | None] = {
+    def take_send_error(self) -> CmsError | None:
+        """The error the next send fails with, if a send-error fault still has sends to fail."""
+        if self.send_error is None or self.send_errors_left <= 0:
+            return None
+        code = self.send_error
+        self.send_errors_left -= 1
+        if not self.send_errors_left:
+            self.send_error = None
+        return CmsError(code)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "unplugged": self.unplugged or None, "hang": self.hang or None, "garbage": self.garbage_left or None,
             "urc-in-response": self.urc_in_response or None, "cms-error": self.cms_error,
-            "cme-error": self.cme_error, "storage-full": self.storage_full, "no-network": self.no_network or None,
+            "cme-error": self.cme_error,
+            "send-error": None if self.send_error is None else {"code": self.send_error,
+                                                                 "count": self.send_errors_left},
+            "storage-full": self.storage_full, "no-network": self.no_network or None,
             "clip-repeat": self.clip_repeat, "late-no-carrier": self.late_no_carrier or None,
         }
         return {kind: value for kind, value in out.items() if value is not None}

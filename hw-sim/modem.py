@@ -22,6 +22,7 @@ from hwsim.loop import EventLoop, PtyPort, Timer
 from hwsim.memory import SIM_CAPACITY, Memory, Sim, Stored
 from hwsim.network import NetworkRoom
 from hwsim.pduinfo import tpdu_octets
+from hwsim.sending import REPORT_STATUS, SendingRoom
 from hwsim.sms import encode_deliver, encode_status_report
 from hwsim.storage import StorageRoom
 from hwsim.wire import AT_LOG_ENTRIES, WireRoom
@@ -47,12 +48,12 @@ __all__ = [
 FILLER_SENDER = "+79000000001"
 
 
-class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
+class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
     """One virtual modem on a pty. Profiles subclass it with a DIALECT, narrow overrides and @handles methods.
 
-    The AT work is done by the rooms it is made of (hwsim.wire, basic, storage, network, calls), which share the
-    state hwsim.core.ModemCore declares. All state lives in the bank's event-loop thread; the public methods
-    hand their work to it.
+    The AT work is done by the rooms it is made of (hwsim.wire, basic, storage, network, sending, calls), which
+    share the state hwsim.core.ModemCore declares. All state lives in the bank's event-loop thread; the public
+    methods hand their work to it.
     """
 
     def __init__(self, name: str, link: Path, loop: EventLoop, imei: str, sims: list[SimIdentity], *,
@@ -88,6 +89,9 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
         self._call_seq = 0
         self._mr = 0
         self._sent = []
+        self._send_failures = []
+        self._report_outcome = "delivered"
+        self._report_outcome_to = {}
         self._unknown = []
         self._at_log = deque(maxlen=AT_LOG_ENTRIES)
         self._faults = Faults()
@@ -256,6 +260,16 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
         check_fault(kind, args)
         self._loop.run_sync(lambda: self._apply_fault(kind, args))
 
+    def report(self, outcome: str, *, to: str | None = None) -> None:
+        """How the network's status reports on later sends end: "delivered" (TP-ST 0x00), "failed" (0x41,
+        incompatible destination) or "pending" (0x20, congestion, and no final report); for every recipient, or
+        with `to` only for sends to that number."""
+        if outcome not in REPORT_STATUS:
+            raise ValueError(f"a report outcome is one of {', '.join(REPORT_STATUS)}, not {outcome!r}")
+        if to is not None and not to.strip():
+            raise ValueError("--to needs a number")
+        self._loop.run_sync(lambda: self._set_report_outcome(outcome, to))
+
     def state(self) -> dict[str, Any]:
         return self._loop.run_sync(self._state)
 
@@ -284,7 +298,9 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
             "registration": self._reg, "signal": self._signal,
             "storage": storage, "storage_capacity": sim.sm.capacity, "memories": memories,
             "network_queue": {str(i + 1): list(x.network) for i, x in enumerate(self._sims)},
-            "sent": list(self._sent), "calls": [c.to_json() for c in self._calls],
+            "sent": list(self._sent), "send_failures": list(self._send_failures),
+            "reports": {"outcome": self._report_outcome, "to": dict(self._report_outcome_to)},
+            "calls": [c.to_json() for c in self._calls],
             "at_log": list(self._at_log), "unknown_commands": list(self._unknown),
             "faults": self._faults.to_json(),
             "settings": {"echo": s.echo, "verbose": s.verbose, "cmee": s.cmee, "cmgf": s.cmgf, "csms": s.csms,
@@ -360,6 +376,9 @@ class VirtualModem(CallsRoom, NetworkRoom, StorageRoom, BasicRoom, WireRoom):
             self._faults.cms_error = int(args[0])
         elif kind == "cme-error":
             self._faults.cme_error = int(args[0])
+        elif kind == "send-error":
+            self._faults.send_error = int(args[0])
+            self._faults.send_errors_left = int(args[1]) if len(args) > 1 else 1
         elif kind == "sms-only":
             self._set_registration(REG_SMS_ONLY, report=True, after_command=False)
         elif kind == "storage-full":

@@ -1,13 +1,12 @@
-"""The network side: SMS delivery (+CMTI, +CMT, +CNMA), sending, registration (+CREG, +CGREG), CFUN, USSD."""
+"""The network side: SMS and status-report delivery (+CMTI, +CMT, +CDSI, +CDS, +CNMA), registration, CFUN, USSD."""
 
 from __future__ import annotations
 
-import time
-
-from hwsim.commands import Cmd, CmeError, CmsError, PlainError, Prompt, handles
+from hwsim import textmode
+from hwsim.commands import Cmd, CmeError, CmsError, handles
 from hwsim.core import REG_HOME, REG_NONE, REG_SEARCHING, REGISTERED, ModemCore
 from hwsim.memory import Sim, Stored
-from hwsim.pduinfo import PduError, inspect_deliver, tpdu_octets
+from hwsim.pduinfo import MTI_STATUS_REPORT, PduError, inspect_deliver, message_type, tpdu_octets
 
 USSD_REPLY = "Balance: 100.00 RUB"
 LAC = "1A2B"
@@ -21,6 +20,20 @@ def _registration_urc(name: str, mode: int, stat: int) -> str | None:
     if mode == 2:
         return f'{name}: {stat},"{LAC}","{CELL_ID}"'
     return None
+
+
+def _length(pdu: str) -> int:
+    try:
+        return tpdu_octets(pdu)
+    except PduError:
+        return len(pdu) // 2
+
+
+def _is_status_report(pdu: str) -> bool:
+    try:
+        return message_type(pdu) == MTI_STATUS_REPORT
+    except (PduError, IndexError):
+        return False
 
 
 class NetworkRoom(ModemCore):
@@ -45,6 +58,10 @@ class NetworkRoom(ModemCore):
         """Hand the SIM what the network holds for it, as far as storage and acknowledgements allow."""
         while sim.network and self._can_receive(sim):
             pdu = sim.network[0]
+            if _is_status_report(pdu):
+                if not self._hand_over_report(sim, pdu):
+                    return
+                continue
             try:
                 info = inspect_deliver(pdu)
             except PduError:
@@ -72,12 +89,45 @@ class NetworkRoom(ModemCore):
     def cmti_line(self, mem: str, index: int, wap_push: bool) -> str:
         return f'+CMTI: "{mem}",{index}'
 
+    def _hand_over_report(self, sim: Sim, pdu: str) -> bool:
+        """Route an SMS-STATUS-REPORT as AT+CNMI <ds> says (27.005 §3.4.1); False while it must wait in the network.
+
+        <ds>=1: +CDS to the terminal (acknowledged with AT+CNMA under AT+CSMS=1, like +CMT); <ds>=2: stored in the
+        family's status-report memory (or <mem3>) and announced with +CDSI; <ds>=0: not routed to the terminal.
+        """
+        mode, ds = self._settings.cnmi[0], self._settings.cnmi[3]
+        here = mode != 0 and self._settings.sms_urcs_here
+        if ds == 1 and here:
+            if self._awaiting_cnma is not None:
+                return False
+            sim.network.popleft()
+            self._send_cds(pdu)
+            return True
+        if ds == 2:
+            mem = self._memory(self.DIALECT.status_report_memory or self._settings.mems[2])
+            index = mem.free_index()
+            if index is None:
+                return False
+            sim.network.popleft()
+            mem.slots[index] = Stored(index, 0, pdu)
+            if here:
+                self._urc(f'+CDSI: "{mem.name}",{index}')
+            return True
+        sim.network.popleft()
+        return True
+
+    def _send_cds(self, pdu: str) -> None:
+        if self._settings.cmgf:
+            self._urc(textmode.cds_line(pdu))
+        else:
+            self._urc(f"+CDS: {_length(pdu)}", pdu)
+        self._await_cnma(pdu)
+
     def _send_cmt(self, pdu: str) -> None:
-        try:
-            length = tpdu_octets(pdu)
-        except PduError:
-            length = len(pdu) // 2
-        self._urc(f"+CMT: ,{length}", pdu)
+        self._urc(f"+CMT: ,{_length(pdu)}", pdu)
+        self._await_cnma(pdu)
+
+    def _await_cnma(self, pdu: str) -> None:
         if self._settings.csms == 1:
             timer = self._later(self.timing.cnma_timeout_s, self._cnma_timeout)
             self._awaiting_cnma = (pdu, timer)
@@ -131,40 +181,6 @@ class NetworkRoom(ModemCore):
             self._sims[self._active].network.appendleft(pdu)
         self._later(0.0, lambda: self._drain_network(self._sims[self._active]))
         return []
-
-    # ---- sending -------------------------------------------------------------------------------------------
-
-    @handles("+CMGS")
-    def _cmgs(self, cmd: Cmd) -> list[str] | Prompt:
-        if cmd.kind == "test":
-            return []
-        if cmd.kind != "set":
-            raise PlainError(cmd.text)
-        self._need_sim_sms()
-        if self._settings.cmgf:
-            number = cmd.params()[0]
-            if not number:
-                raise CmsError(305)
-            return Prompt(lambda body: self._send(f"text:{number}:{body}", None), cmd.text)
-        length = cmd.int_param(0, 1, 255)
-        return Prompt(lambda body: self._send_pdu(body, length), cmd.text)
-
-    def _send_pdu(self, body: str, length: int) -> list[str]:
-        pdu = "".join(body.split()).upper()
-        try:
-            octets = tpdu_octets(pdu)
-        except PduError:
-            raise CmsError(304) from None
-        if octets != length:
-            raise CmsError(304)
-        return self._send(pdu, length)
-
-    def _send(self, pdu: str, length: int | None) -> list[str]:
-        if not self.registered:
-            raise CmsError(331)
-        self._mr = (self._mr + 1) % 256
-        self._sent.append({"t": time.time(), "pdu": pdu, "length": length, "mr": self._mr})
-        return [f"+CMGS: {self._mr}"]
 
     # ---- registration and the radio ------------------------------------------------------------------------
 

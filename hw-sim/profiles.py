@@ -133,6 +133,8 @@ class Ec25Modem(VirtualModem):
       first, then "ME"), offered in every AT+CPMS=? group. AT+CPMS is "ME","ME","ME" out of the box and kept in
       non-volatile memory: ATZ and restarts leave it (`+CPMS: "ME",n,255,...` on modems fresh from the
       factory, as in the EC200A trace on forums.quectel.com/t/ec200a-eu-sms-regression-fw-a12-a24/38460).
+    - Status reports under AT+CNMI <ds>=2 are kept in "SR" (`+CDSI: "SR",<index>`), read after
+      AT+CPMS="SR" although AT+CPMS=? does not list it.
     """
 
     DIALECT: ClassVar[Dialect] = Dialect(
@@ -147,6 +149,8 @@ class Ec25Modem(VirtualModem):
         sim_inserted_lines=("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"),
         clip_style="long",
         me_capacity=255,
+        sr_capacity=50,
+        status_report_memory="SR",
         cpms_memories=("SM", "ME", "MT"),
         cpms_default=("ME", "ME", "ME"),
         cpms_saved=True,

@@ -332,10 +332,11 @@ def tpdu_length(pdu_hex: str) -> int:
 
 def encode_status_report(recipient: str, reference: int, *, status: int = ST_DELIVERED,
                          scts: datetime | None = None, discharged: datetime | None = None,
-                         smsc: str | None = DEFAULT_SMSC) -> str:
+                         smsc: str | None = DEFAULT_SMSC, recipient_type: int | None = None) -> str:
     """One SMS-STATUS-REPORT PDU (SMSC field included) about message `reference` sent to `recipient`.
 
-    TS 23.040 §9.2.2.3: first octet (TP-MTI 10, TP-MMS), TP-MR, TP-RA, TP-SCTS, TP-DT, TP-ST.
+    TS 23.040 §9.2.2.3: first octet (TP-MTI 10, TP-MMS), TP-MR, TP-RA, TP-SCTS, TP-DT, TP-ST. A number's type
+    of address is `recipient_type` when given (the SMS-SUBMIT's TP-DA type, copied), else guessed from its form.
     """
     if not 0 <= reference <= 255:
         raise ValueError(f"a message reference is 0-255, not {reference}")
@@ -343,6 +344,9 @@ def encode_status_report(recipient: str, reference: int, *, status: int = ST_DEL
         raise ValueError(f"a TP-Status is one octet, not {status}")
     sent = DEFAULT_SCTS if scts is None else scts
     done = sent + timedelta(seconds=5) if discharged is None else discharged
-    tpdu = (bytes((MTI_STATUS_REPORT | FO_MORE_MESSAGES_TO_SEND_NOT, reference)) + encode_originator(recipient)
+    address = encode_originator(recipient)
+    if recipient_type is not None and address[1] != TOA_ALPHANUMERIC:
+        address = bytes((address[0], recipient_type)) + address[2:]
+    tpdu = (bytes((MTI_STATUS_REPORT | FO_MORE_MESSAGES_TO_SEND_NOT, reference)) + address
             + encode_scts(sent) + encode_scts(done) + bytes((status,)))
     return (encode_smsc(smsc) + tpdu).hex().upper()

@@ -69,7 +69,9 @@ class StorageRoom(ModemCore):
                 parts.append(f'"{name}",{mem.used},{mem.capacity}')
             return ["+CPMS: " + ",".join(parts)]
         names = [p.upper() for p in cmd.params() if p != ""]
-        if (not 1 <= len(names) <= 3 or names[0] not in offered
+        # a family that keeps status reports in "SR" reads them there even when AT+CPMS=? does not list it
+        readable = (*offered, "SR") if self.DIALECT.status_report_memory == "SR" else offered
+        if (not 1 <= len(names) <= 3 or names[0] not in readable
                 or any(n not in writable for n in names[1:])):
             raise CmsError(302)
         mems = list(s.mems)

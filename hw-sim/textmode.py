@@ -1,12 +1,11 @@
-"""Text-mode (AT+CMGF=1) views of stored SMS-DELIVER PDUs: originator, time stamp and data per TS 27.005 §3.1."""
+"""Text mode (AT+CMGF=1): views of stored SMS-DELIVER PDUs and +CDS lines of status reports, per TS 27.005."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.sms import ESC_SEPTET, GSM7_DEFAULT, GSM7_EXTENSION
+from hwsim.pduinfo import bcd_digits, decode_address, gsm7_text, inspect_status_report, unpack_septets
 
-_EXTENSION_CHARS = {v: k for k, v in GSM7_EXTENSION.items()}
 UDHI = 0x40
 MTI_MASK = 0x03
 MTI_DELIVER = 0x00
@@ -32,41 +31,8 @@ class TextView:
     length: int
 
 
-def _bcd(octets: bytes) -> str:
-    digits = []
-    for b in octets:
-        digits.append(b & 0x0F)
-        digits.append(b >> 4)
-    return "".join(str(d) for d in digits if d <= 9)
-
-
-def _unpack_septets(raw: bytes, count: int, skip_bits: int = 0) -> list[int]:
-    bits = int.from_bytes(raw[::-1], "big") if raw else 0
-    return [(bits >> (skip_bits + 7 * i)) & 0x7F for i in range(count)]
-
-
-def _gsm7_text(septets: list[int]) -> str:
-    out, escape = [], False
-    for s in septets:
-        if escape:
-            out.append(_EXTENSION_CHARS.get(s, " "))
-            escape = False
-        elif s == ESC_SEPTET:
-            escape = True
-        else:
-            out.append(GSM7_DEFAULT[s])
-    return "".join(out)
-
-
-def _address(raw: bytes, digits: int, toa: int) -> str:
-    value = raw[:(digits + 1) // 2]
-    if (toa & 0x70) == 0x50:  # alphanumeric: packed septets
-        return _gsm7_text(_unpack_septets(value, digits * 4 // 7))
-    number = _bcd(value)[:digits]
-    return ("+" + number) if (toa & 0x70) == 0x10 else number
-
-
-def _scts(raw: bytes) -> str:
+def time_string(raw: bytes) -> str:
+    """A TS 23.040 time stamp as text mode writes it: "yy/MM/dd,hh:mm:ss+zz"."""
     swapped = [((b & 0x0F) * 10) + (b >> 4) for b in raw[:6]]
     tz = raw[6]
     quarters = (tz & 0x07) * 10 + (tz >> 4)
@@ -82,7 +48,7 @@ def view(pdu_hex: str, charset: str) -> TextView:
         smsc_len = raw[0]
         smsc_raw = raw[1:1 + smsc_len]
         smsc_toa = smsc_raw[0] if smsc_raw else 129
-        smsc = _bcd(smsc_raw[1:])
+        smsc = bcd_digits(smsc_raw[1:])
         if smsc and smsc_toa & 0x70 == 0x10:
             smsc = "+" + smsc
         tp = raw[1 + smsc_len:]
@@ -91,9 +57,9 @@ def view(pdu_hex: str, charset: str) -> TextView:
             raise TextModeError("not an SMS-DELIVER")
         oa_digits, toa = tp[1], tp[2]
         pos = 3 + (oa_digits + 1) // 2
-        originator = _address(tp[3:pos], oa_digits, toa)
+        originator = decode_address(tp[3:pos], oa_digits, toa)
         pid, dcs = tp[pos], tp[pos + 1]
-        scts = _scts(tp[pos + 2:pos + 9])
+        scts = time_string(tp[pos + 2:pos + 9])
         udl = tp[pos + 9]
         ud = tp[pos + 10:]
     except (IndexError, ValueError) as exc:
@@ -114,7 +80,14 @@ def view(pdu_hex: str, charset: str) -> TextView:
         data = ud.hex().upper()
         length = len(ud)
     else:
-        text = _gsm7_text(_unpack_septets(ud, udl))
+        text = gsm7_text(unpack_septets(ud, udl))
         data = text.encode("utf-16-be").hex().upper() if charset == "UCS2" else text
         length = len(text)  # text mode counts characters
     return TextView(originator, toa, scts, data, first, pid, dcs, smsc, smsc_toa, length)
+
+
+def cds_line(pdu_hex: str) -> str:
+    """The text-mode +CDS line of an SMS-STATUS-REPORT: <fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st> (TS 27.005 §3.4.1)."""
+    r = inspect_status_report(pdu_hex)
+    return (f'+CDS: {r.first_octet},{r.message_reference},"{r.recipient}",{r.recipient_type},'
+            f'"{time_string(r.scts)}","{time_string(r.discharge)}",{r.status}')
