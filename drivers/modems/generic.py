@@ -372,7 +372,7 @@ class GenericDriver:
             if len(answer) >= 2 * i + 2:
                 self.usage.setdefault(name, p.cpms_usage(",".join(answer[2 * i:2 * i + 2])))
         drained = storages_to_drain(offered[0]) if offered else []
-        self.storages = (memory, *[m for m in drained if m != memory])
+        self.storages = (memory, *[m for m in (*drained, *self.quirks.unlisted_storages) if m != memory])
         return usage
 
     def use_memory(self, memory: str) -> tuple[int, int] | None:

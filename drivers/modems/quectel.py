@@ -26,4 +26,6 @@ class QuectelDriver(GenericDriver):
         # SM all the same: a message then stays with the SIM it was sent to when the bank switches slots, where
         # ME would keep every SIM's messages in the module. The sweep drains ME (left from before) anyway.
         receive_storage="SM",
+        # status reports (AT+CNMI <ds>=2) wait in "SR", which AT+CPMS=? does not offer but AT+CPMS="SR" selects
+        unlisted_storages=("SR",),
     )

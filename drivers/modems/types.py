@@ -124,6 +124,8 @@ class Quirks:
     # port. Where the modem does not offer it, the first of SM, ME, MT it offers, else its first memory.
     # Messages found in any other memory are drained all the same.
     receive_storage: str = "SM"
+    # Memories a sweep also drains though AT+CPMS=? does not list them (where the family files status reports).
+    unlisted_storages: tuple[str, ...] = ()
     sim_prefixes: tuple[str, ...] = ("+CPIN:",)
     boot_lines: tuple[str, ...] = ("RDY",)
     # How probing recognises the family: a word in the AT+CGMI answer, or the start of the AT+CGMM answer.

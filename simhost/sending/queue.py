@@ -241,6 +241,7 @@ class SendQueue:
         if s.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.id == key)) == 0:
             s.execute(insert(OUTBOX), [{"id": key, "port": port, "kind": "report", "topic": self.topics.unrouted,
                                         "payload": json.dumps(payload), "created_at": now, "published_at": None}])
+            s.info.setdefault("outcomes", []).append(OutboxRow(key, self.topics.unrouted, json.dumps(payload)))
 
 
 def _aware(t: datetime | None) -> datetime | None:

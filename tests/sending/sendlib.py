@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 
-from hwsim import Bank, VirtualModem
+from hwsim import Bank, Timing, VirtualModem
 from simhost.db import make_engine
 from simhost.gateway.spool import OutboxRow, Spool
 from simhost.gateway.worker import PortConfig, PortWorker
@@ -28,6 +28,7 @@ WAIT_S = 30.0
 PROFILES = ("generic", "sim800", "ec25", "e173")
 RECIPIENT = "+79161234567"
 PREFIX = "t"
+REPORT_DELAY_S = 0.2
 
 
 @dataclass
@@ -72,7 +73,7 @@ class SendRig:
 
 @contextmanager
 def send_rig(tmp_path: Path, profile: str, **worker_options: Any) -> Iterator[SendRig]:
-    bank = Bank(tmp_path / "bank", ports=1, profiles=(profile,), seed=5)
+    bank = Bank(tmp_path / "bank", ports=1, profiles=(profile,), seed=5, timing=Timing(report_delay_s=REPORT_DELAY_S))
     bank.start()
     modem = bank.ports[0]
     slot = bank.info["ports"][0]["slots"][0]
