@@ -85,6 +85,16 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _count(name: str, default: int, lowest: int, highest: int) -> int:
+    """A whole number from environment variable `name`, from `lowest` to `highest`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if not raw.strip().isdigit() or not lowest <= int(raw) <= highest:
+        raise ConfigError(f"{name}={raw[:40]!r}: give a whole number from {lowest} to {highest}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings; build with `Settings.from_env()` and override per command-line option."""
@@ -99,6 +109,7 @@ class Settings:
     # the least time between two sends on one SIM, and the most parts one send may take
     send_gap_s: float = DEFAULT_SEND_GAP_S
     send_max_parts: int = DEFAULT_SEND_MAX_PARTS
+    send_daily_limit: int = 0  # parts a SIM may send a day; 0: no limit
     # from SIMHOST_MQTT_PASSWORD or --mqtt-password-file; it replaces a password in mqtt_url
     mqtt_password: str | None = field(default=None, repr=False)
 
@@ -111,7 +122,8 @@ class Settings:
             region=os.environ.get("SIMHOST_REGION", DEFAULT_REGION),
             router_ack_timeout_s=_seconds("SIMHOST_ROUTER_ACK_TIMEOUT_S", DEFAULT_ROUTER_ACK_TIMEOUT_S),
             send_gap_s=_seconds("SIMHOST_SEND_GAP_S", DEFAULT_SEND_GAP_S),
-            send_max_parts=int(_seconds("SIMHOST_SEND_MAX_PARTS", DEFAULT_SEND_MAX_PARTS)),
+            send_max_parts=_count("SIMHOST_SEND_MAX_PARTS", DEFAULT_SEND_MAX_PARTS, 1, 255),
+            send_daily_limit=_count("SIMHOST_SEND_DAILY_LIMIT", 0, 0, 1_000_000),
             mqtt_password=os.environ.get("SIMHOST_MQTT_PASSWORD") or None,
         )
 

@@ -292,7 +292,8 @@ class Gateway:
         self._status_lock = threading.Lock()
         self.status_client.on_connect = self._status_connected
         self.sends = SendQueue(engine, self.topics, settings.region, on_outcome=self.relay.notify_new)
-        options = {"send_gap_s": settings.send_gap_s, **(worker_options or {})}
+        options = {"send_gap_s": settings.send_gap_s, "send_daily_limit": settings.send_daily_limit,
+                   **(worker_options or {})}
         self.workers = [
             PortWorker(p, self.spool, open_driver, on_status=self._publish_status, sends=self.sends, **options)
             for p in ports

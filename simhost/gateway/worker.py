@@ -156,6 +156,7 @@ class PortWorker(threading.Thread):
         sends: SendQueue | None = None,
         send_gap_s: float = SEND_GAP_S,
         send_retry_s: float = SEND_RETRY_S,
+        send_daily_limit: int = 0,
     ) -> None:
         super().__init__(name=f"simhost-port-{config.name}", daemon=True)
         self.config = config
@@ -174,6 +175,7 @@ class PortWorker(threading.Thread):
         self.sends = sends
         self.send_gap_s = send_gap_s
         self.send_retry_s = send_retry_s
+        self.send_daily_limit = send_daily_limit
         self._send_wanted = False
         self._send_at = 0.0  # sends on one SIM are at least send_gap_s apart
         self._ready_at: float | None = None
@@ -431,7 +433,7 @@ class PortWorker(threading.Thread):
         if queue_ is None:
             self._send_wanted = False
             return
-        claimed = queue_.claim(self.config.name, self.status.iccid)
+        claimed = queue_.claim(self.config.name, self.status.iccid, daily_limit=self.send_daily_limit)
         if claimed is None:
             self._send_wanted = False
             return

@@ -67,11 +67,22 @@ class SendQueue:
             return set(s.scalars(select(Send.port).distinct()
                                  .where(Send.state == QUEUED, Send.next_try_at <= now, Send.port.in_(ports))))
 
-    def claim(self, port: str, iccid: str | None, now: datetime | None = None) -> Claimed | None:
+    def claim(self, port: str, iccid: str | None, now: datetime | None = None, *,
+              daily_limit: int = 0) -> Claimed | None:
         """The next send due on `port` from the SIM it holds now, taken (`sending`); customers take turns: the one
-        whose last send on this port is oldest goes first."""
+        whose last send on this port is oldest goes first. With `daily_limit`, a SIM that sent that many parts
+        since midnight (UTC) sends nothing more until the next day: its sends wait, due then."""
         now = now or datetime.now(UTC)
         with self.sessions.begin() as s:
+            if daily_limit and iccid is not None:
+                midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                today = s.scalar(select(func.count()).select_from(SendPart).join(Send, Send.id == SendPart.send_id)
+                                 .where(Send.iccid == iccid, SendPart.sent_at >= midnight)) or 0
+                if today >= daily_limit:
+                    s.execute(update(Send).where(Send.port == port, Send.state == QUEUED, Send.iccid == iccid)
+                              .values(next_try_at=midnight + timedelta(days=1),
+                                      reason=f"the SIM sent its {daily_limit} parts for today"))
+                    return None
             rows = [(row, login) for row, login in s.execute(
                 select(Send, Customer.login).join(Customer, Customer.id == Send.owner_id)
                 .where(Send.port == port, Send.state == QUEUED, Send.next_try_at <= now)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from simhost.sending.models import FINAL, Send, SendPart
 from simhost.sending.queue import SendQueue
 from simhost.sending.requests import SendRequest, accept
 from simhost.topics import Topics
-from simhost_drivers.modems import open_driver
+from simhost_drivers.modems import ModemDriver, open_driver
 from tests.router.routerlib import cli
 
 WAIT_S = 30.0
@@ -72,7 +72,8 @@ class SendRig:
 
 
 @contextmanager
-def send_rig(tmp_path: Path, profile: str, **worker_options: Any) -> Iterator[SendRig]:
+def send_rig(tmp_path: Path, profile: str, *, cnmi: str | None = None, **worker_options: Any) -> Iterator[SendRig]:
+    """`cnmi`: the AT+CNMI parameters the driver sets instead of its family's first choice."""
     bank = Bank(tmp_path / "bank", ports=1, profiles=(profile,), seed=5, timing=Timing(report_delay_s=REPORT_DELAY_S))
     bank.start()
     modem = bank.ports[0]
@@ -96,8 +97,14 @@ def send_rig(tmp_path: Path, profile: str, **worker_options: Any) -> Iterator[Se
     queue = SendQueue(engine, Topics(PREFIX), "RU", on_outcome=announced)
     spool = Spool(engine, Topics(PREFIX), "RU")
     options = {"send_gap_s": 0.2, "send_retry_s": 0.2, **worker_options}
-    worker = PortWorker(PortConfig(name="port01", url=modem.path), spool,
-                        lambda p: open_driver(p.url, port_name=p.name), sends=queue, **options)
+
+    def factory(p: PortConfig) -> ModemDriver:
+        driver = open_driver(p.url, port_name=p.name)
+        if cnmi is not None:
+            driver.quirks = replace(driver.quirks, cnmi_variants=(cnmi,))
+        return driver
+
+    worker = PortWorker(PortConfig(name="port01", url=modem.path), spool, factory, sends=queue, **options)
     try:
         worker.start()
         assert worker.ready.wait(WAIT_S), worker.status.to_json()

@@ -37,7 +37,17 @@ def test_each_part_is_reported_and_the_send_is_delivered_once_all_are(tmp_path: 
         assert [p.state for p in rig.parts(row.id)] == [DELIVERED] * 3
 
 
-@pytest.mark.parametrize("profile", ["sim800", "e173"])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_report_routed_to_the_terminal_as_cds_settles_the_send(tmp_path: Path, profile: str) -> None:
+    with send_rig(tmp_path, profile, cnmi="2,1,0,1,0") as rig:  # <ds>=1: +CDS with the PDU, acknowledged
+        row = rig.request("reported as +CDS")
+        rig.wait_state(row.id, DELIVERED)
+        commands = [e["data"] for e in rig.modem.state()["at_log"] if e["dir"] == "rx"]
+        assert "AT+CNMI=2,1,0,1,0" in commands
+        assert not any(c.startswith("AT+CMGR") for c in commands)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
 def test_a_failed_report_fails_the_send(tmp_path: Path, profile: str) -> None:
     with send_rig(tmp_path, profile) as rig:
         rig.modem.report("failed", to=RECIPIENT)

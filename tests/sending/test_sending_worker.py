@@ -58,17 +58,19 @@ def test_three_gsm_parts_with_one_reference(tmp_path: Path, profile: str) -> Non
         assert [p.mr for p in rig.parts(row.id)] == [p["mr"] for p in on_air]
 
 
-def test_three_ucs2_parts_with_an_emoji_at_a_boundary(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_three_ucs2_parts_with_an_emoji_at_a_boundary(tmp_path: Path, profile: str) -> None:
     text = "Ж" * 66 + "😀" + "ж" * 66 + "🙂" + "конец"
-    with send_rig(tmp_path, "ec25") as rig:
+    with send_rig(tmp_path, profile) as rig:
         row = rig.request(text)
         rig.wait_state(row.id, SENT)
         assert len(rig.on_air()) == 3
         assert _texts(rig.on_air()) == text
 
 
-def test_a_number_the_customer_may_not_use_is_refused_never_queued(tmp_path: Path) -> None:
-    with send_rig(tmp_path, "generic") as rig:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_number_the_customer_may_not_use_is_refused_never_queued(tmp_path: Path, profile: str) -> None:
+    with send_rig(tmp_path, profile) as rig:
         refused = rig.request("from someone else's number", owner="beta")
         assert (refused.state, refused.reason_code) == (FAILED, "refused")
         assert "not beta's number" in (refused.reason or "")
@@ -90,8 +92,9 @@ def test_a_transient_error_is_tried_again(tmp_path: Path, profile: str) -> None:
         assert rig.worker.status.restarts == 0
 
 
-def test_a_permanent_error_fails_the_send_with_its_code(tmp_path: Path) -> None:
-    with send_rig(tmp_path, "sim800") as rig:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_permanent_error_fails_the_send_with_its_code(tmp_path: Path, profile: str) -> None:
+    with send_rig(tmp_path, profile) as rig:
         rig.modem.fault("cms-error", "21")  # short message transfer rejected
         row = rig.request("rejected")
         failed = rig.wait_state(row.id, FAILED)
@@ -99,8 +102,9 @@ def test_a_permanent_error_fails_the_send_with_its_code(tmp_path: Path) -> None:
         assert rig.on_air() == []
 
 
-def test_a_repeated_id_is_the_same_send(tmp_path: Path) -> None:
-    with send_rig(tmp_path, "generic") as rig:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_repeated_id_is_the_same_send(tmp_path: Path, profile: str) -> None:
+    with send_rig(tmp_path, profile) as rig:
         first = rig.request("once only", client_id="order-17")
         again = rig.request("once only", client_id="order-17")
         assert again.id == first.id
@@ -139,3 +143,17 @@ def test_a_send_nobody_takes_expires(tmp_path: Path) -> None:
             assert expire(s, Topics("t"), now=datetime.now(UTC) + timedelta(hours=25)) == 1
         done = rig.send_row(row.id)
         assert (done.state, done.reason_code) == (FAILED, "expired")
+
+
+def test_a_sim_at_its_daily_limit_waits_for_the_next_day(tmp_path: Path) -> None:
+    with send_rig(tmp_path, "sim800", send_daily_limit=1) as rig:
+        first = rig.request("the one for today")
+        rig.wait_state(first.id, SENT)
+        second = rig.request("tomorrow's")
+        with rig.cond:
+            rig.cond.wait_for(lambda: rig.send_row(second.id).reason is not None, 5)
+        waiting = rig.send_row(second.id)
+        assert waiting.state == "queued"
+        assert waiting.next_try_at.replace(tzinfo=UTC) > datetime.now(UTC) + timedelta(hours=0)
+        assert "1 parts for today" in (waiting.reason or "")
+        assert len(rig.on_air()) == 1
