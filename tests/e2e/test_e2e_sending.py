@@ -60,8 +60,9 @@ class SendSite:
 
 
 @pytest.fixture
-def site(tmp_path: Path, broker: PrivateBroker) -> Iterator[SendSite]:
-    bank = Bank(tmp_path / "bank", ports=1, profiles=("ec25",), seed=31)
+def site(request: pytest.FixtureRequest, tmp_path: Path, broker: PrivateBroker) -> Iterator[SendSite]:
+    profile = getattr(request, "param", "ec25")
+    bank = Bank(tmp_path / "bank", ports=1, profiles=(profile,), seed=31)
     bank.start()
     proc = GatewayProcess(tmp_path, broker.url, router_ack=True)
     proc.env["SIMHOST_SEND_GAP_S"] = "0.1"
@@ -131,6 +132,7 @@ def test_the_operator_sends_and_waits(site: SendSite) -> None:
     assert "no shared number" in refused.stderr
 
 
+@pytest.mark.parametrize("site", ["generic", "sim800", "ec25", "e173"], indirect=True)
 def test_a_gateway_killed_while_the_modem_sends_never_sends_twice(site: SendSite) -> None:
     gateway = site.services[0]
     site.modem.fault("hang")  # the AT+CMGS is written, and never answered

@@ -136,7 +136,8 @@ def test_cmti_naming_me_is_read_from_me(tmp_path: Path) -> None:
         left = [(s["mem"], s["index"]) for s in modem.state()["storage"]]
         assert modem.wait_until(lambda m: [(s["mem"], s["index"]) for s in m.state()["storage"]] == [("SM", 1)],
                                 WAIT_S), left
-        assert modem.state()["settings"]["cpms"][0] == "SM"
+        # the receive storage is selected again right after the delete
+        assert modem.wait_until(lambda m: m.state()["settings"]["cpms"][0] == "SM", WAIT_S)
 
 
 def test_port_status_counts_each_storage(tmp_path: Path) -> None:
@@ -148,7 +149,8 @@ def test_port_status_counts_each_storage(tmp_path: Path) -> None:
         assert worker.ready.wait(WAIT_S), worker.status.to_json()
         assert inbox.wait_for(2), inbox.texts
         status = worker.status.to_json()
-        assert status["storages"] == {"SM": {"used": 0, "total": 20}, "ME": {"used": 0, "total": 255}}
+        assert status["storages"] == {"SM": {"used": 0, "total": 20}, "ME": {"used": 0, "total": 255},
+                                      "SR": {"used": 0, "total": 50}}
         assert status["storage"] == {"used": 0, "total": 20}
         assert status["storage_memory"] == "SM"
         assert statuses[-1]["storages"] == status["storages"]
