@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from hwsim.pduinfo import PduError, tpdu_octets
+
 
 class AtError(Exception):
     """A command failed; `final` builds the result code from the modem's settings."""
@@ -173,3 +175,16 @@ def handled_names(value: object) -> tuple[str, ...]:
     """The command names `value` (a class attribute) was marked with by `handles`; () for anything else."""
     names: tuple[str, ...] = getattr(value, HANDLES_ATTR, ())
     return names
+
+
+def prompt_pdu(body: str, length: int) -> str:
+    """The PDU typed at the `> ` prompt of AT+CMGS/AT+CMGW, upper case, once its <length> is checked: TS 27.005
+    §3.5.1 counts the TPDU's octets, the SMSC address field left out; +CMS ERROR: 304 otherwise."""
+    pdu = "".join(body.split()).upper()
+    try:
+        octets = tpdu_octets(pdu)
+    except PduError:
+        raise CmsError(304) from None
+    if octets != length:
+        raise CmsError(304)
+    return pdu

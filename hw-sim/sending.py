@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from hwsim.commands import Cmd, CmsError, PlainError, Prompt, handles
+from hwsim.commands import Cmd, CmsError, PlainError, Prompt, handles, prompt_pdu
 from hwsim.core import ModemCore
-from hwsim.pduinfo import PduError, inspect_submit, tpdu_octets
+from hwsim.pduinfo import PduError, inspect_submit
 from hwsim.sms import encode_status_report
 
 # TS 23.040 §9.2.3.15 TP-Status of the report each outcome gives
@@ -44,15 +44,7 @@ class SendingRoom(ModemCore):
         return Prompt(lambda body: self._send_pdu(body, length), cmd.text)
 
     def _send_pdu(self, body: str, length: int) -> list[str]:
-        pdu = "".join(body.split()).upper()
-        try:
-            octets = tpdu_octets(pdu)
-        except PduError:
-            raise CmsError(304) from None
-        # 27.005 §3.5.1: <length> counts the TPDU's octets, the SMSC address field left out
-        if octets != length:
-            raise CmsError(304)
-        return self._send(pdu, length)
+        return self._send(prompt_pdu(body, length), length)
 
     def _send(self, pdu: str, length: int | None) -> list[str]:
         details: dict[str, object]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwsim import textmode
-from hwsim.commands import Cmd, CmsError, PlainError, Prompt, handles
+from hwsim.commands import Cmd, CmsError, PlainError, Prompt, handles, prompt_pdu
 from hwsim.core import ModemCore
 from hwsim.memory import Memory, Stored, union_memory
 from hwsim.pduinfo import PduError, tpdu_octets
@@ -210,13 +210,7 @@ class StorageRoom(ModemCore):
             raise CmsError(322)
 
         def store(body: str) -> list[str]:
-            pdu = "".join(body.split()).upper()
-            try:
-                octets = tpdu_octets(pdu)
-            except PduError:
-                raise CmsError(304) from None
-            if octets != length:
-                raise CmsError(304)
+            pdu = prompt_pdu(body, length)
             index = mem.free_index()
             if index is None:
                 raise CmsError(322)

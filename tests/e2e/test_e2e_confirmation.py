@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
@@ -26,11 +25,12 @@ from sqlalchemy import func, select
 from simhost.config import Settings
 from simhost.db import make_engine, make_sessions
 from simhost.gateway.service import OutboxRelay
-from simhost.gateway.spool import OUTBOX, PortIdentity, Spool
+from simhost.gateway.spool import OUTBOX, PortIdentity
 from simhost.registry.models import RoutedMessage
 from simhost.router.service import Router
 from simhost.topics import Topics
 from tests.brokerlib import PrivateBroker
+from tests.gateway.gwlib import WatchedSpool
 from tests.mqttlib import Collector
 from tests.router.routerlib import PREFIX, VIRTUAL, VIRTUAL_ICCID, registry
 
@@ -68,32 +68,13 @@ class Rig:
 
     def wait_all_confirmed(self, ids: list[str]) -> None:
         """Until the gateway has every row done (a router confirmed it), then: each routed once and published."""
-        assert self.spool.wait_marked(set(ids), WAIT_S), "not every message was confirmed by a router"
+        assert self.spool.wait_ids(set(ids), WAIT_S), "not every message was confirmed by a router"
         with self.spool.engine.connect() as c:
             routed = c.scalar(select(func.count()).select_from(RoutedMessage.__table__)
                               .where(RoutedMessage.id.in_(ids), RoutedMessage.published_at.is_not(None)))
             left = c.scalar(select(func.count()).select_from(OUTBOX)
                             .where(OUTBOX.c.id.in_(ids), OUTBOX.c.published_at.is_(None)))
         assert (routed, left) == (len(ids), 0)
-
-
-class WatchedSpool(Spool):
-    """A spool that tells which rows were marked done."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.marked: set[str] = set()
-        self.cond = threading.Condition()
-
-    def mark_published(self, message_ids: Sequence[str]) -> None:
-        super().mark_published(message_ids)
-        with self.cond:
-            self.marked.update(message_ids)
-            self.cond.notify_all()
-
-    def wait_marked(self, ids: set[str], timeout_s: float) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: ids <= self.marked, timeout_s)
 
 
 @contextmanager

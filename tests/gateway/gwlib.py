@@ -1,4 +1,5 @@
-"""Helpers for gateway tests: run `simhost run --only gateway` as a process against a virtual bank."""
+"""Helpers for gateway tests: run `simhost run --only gateway` as a process against a virtual bank; a spool that
+tells which outbox rows were marked done."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from simhost.db import upgrade
+from simhost.gateway.spool import OUTBOX, OutboxRow, Spool
 
 VENV_BIN = Path(sys.executable).parent
 STOP_TIMEOUT_S = 15.0
@@ -81,3 +87,32 @@ class GatewayProcess:
 
 def by_id(payloads: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {p["id"]: p for p in payloads}
+
+
+class WatchedSpool(Spool):
+    """A spool that tells which outbox rows were marked done (published, or confirmed by a router)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.marked: list[str] = []
+        self.cond = threading.Condition()
+
+    def mark_published(self, message_ids: Sequence[str]) -> None:
+        super().mark_published(message_ids)
+        with self.cond:
+            self.marked.extend(message_ids)
+            self.cond.notify_all()
+
+    def wait_marked(self, count: int, timeout_s: float) -> bool:
+        """Until `count` rows in all were marked."""
+        with self.cond:
+            return self.cond.wait_for(lambda: len(self.marked) >= count, timeout_s)
+
+    def wait_ids(self, ids: set[str], timeout_s: float) -> bool:
+        """Until every row of `ids` was marked."""
+        with self.cond:
+            return self.cond.wait_for(lambda: ids <= set(self.marked), timeout_s)
+
+    def all_rows(self) -> list[OutboxRow]:
+        with self.engine.connect() as c:
+            return [OutboxRow(*r) for r in c.execute(select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.payload))]

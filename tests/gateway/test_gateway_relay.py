@@ -5,50 +5,26 @@ are marked published when the broker acknowledged them."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from hwsim.sms import encode_deliver
 from simhost.config import Settings
 from simhost.db import make_engine, upgrade
 from simhost.gateway import service
 from simhost.gateway.service import OutboxRelay
-from simhost.gateway.spool import OUTBOX, OutboxRow, PortIdentity, Spool
+from simhost.gateway.spool import PortIdentity
 from simhost.topics import Topics
 from tests.brokerlib import PrivateBroker
+from tests.gateway.gwlib import WatchedSpool
 from tests.mqttlib import Collector
 
 WHO = PortIdentity("port01", "89701010000000000005", "+79001234567")
 WAIT_S = 20.0
 NO_MORE_S = 1.0
-
-
-class WatchedSpool(Spool):
-    """A spool that tells how many rows were marked published."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.marked: list[str] = []
-        self.cond = threading.Condition()
-
-    def mark_published(self, message_ids: Sequence[str]) -> None:
-        super().mark_published(message_ids)
-        with self.cond:
-            self.marked.extend(message_ids)
-            self.cond.notify_all()
-
-    def wait_marked(self, count: int) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: len(self.marked) >= count, WAIT_S)
-
-    def all_rows(self) -> list[OutboxRow]:
-        with self.engine.connect() as c:
-            return [OutboxRow(*r) for r in c.execute(select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.payload))]
 
 
 @pytest.fixture
@@ -81,7 +57,7 @@ def test_committed_rows_are_published_once_and_marked(rig: tuple[WatchedSpool, O
     spool, relay, inbound = rig
     spool.store_pdus(WHO, _pdus(50, "fresh"))
     assert _texts(inbound, 50) == sorted(f"fresh {i}" for i in range(50))
-    assert spool.wait_marked(50)
+    assert spool.wait_marked(50, WAIT_S)
     relay.rescan()  # a table read finds nothing left to publish
     assert len(inbound.wait_for(51, NO_MORE_S)) == 50
     assert spool.pending(100, set()) == []
@@ -94,7 +70,7 @@ def test_overflow_of_the_memory_queue_falls_back_to_the_table(
     monkeypatch.setattr(service, "FRESH_CAP", 5)
     spool.store_pdus(WHO, _pdus(40, "overflow"))  # 40 rows at once: more than the queue holds
     assert _texts(inbound, 40) == sorted(f"overflow {i}" for i in range(40))
-    assert spool.wait_marked(40)
+    assert spool.wait_marked(40, WAIT_S)
     assert len(inbound.wait_for(41, NO_MORE_S)) == 40
 
 
@@ -106,6 +82,6 @@ def test_a_row_announced_after_a_table_read_published_it_is_not_sent_again(
     spool.store_pdus(WHO, _pdus(3, "late"))
     relay.rescan()
     assert _texts(inbound, 3) == ["late 0", "late 1", "late 2"]
-    assert spool.wait_marked(3)
+    assert spool.wait_marked(3, WAIT_S)
     relay.notify_new(spool.all_rows())  # the announcement arriving after all that
     assert len(inbound.wait_for(4, NO_MORE_S)) == 3
