@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("owner_id", "client_id", name="uq_sends_owner_client_id"),
     )
     op.create_index("ix_sends_port_state", "sends", ["port", "state", "next_try_at"])
+    op.create_index("ix_sends_state_due", "sends", ["state", "next_try_at"])
     op.create_table(
         "send_parts",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -64,5 +65,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_send_parts_port_mr", "send_parts")
     op.drop_table("send_parts")
+    op.drop_index("ix_sends_state_due", "sends")
     op.drop_index("ix_sends_port_state", "sends")
     op.drop_table("sends")

@@ -45,6 +45,7 @@ class Send(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "client_id", name="uq_sends_owner_client_id"),
         Index("ix_sends_port_state", "port", "state", "next_try_at"),
+        Index("ix_sends_state_due", "state", "next_try_at"),
     )
 
 
