@@ -50,8 +50,10 @@ def cli(db: str, *args: str) -> None:
         raise RuntimeError(result.output)
 
 
-def run_case(root: Path, broker: PrivateBroker, ports: int, per_port: int, gap_s: float) -> dict[str, Any]:
-    """`per_port` single-part sends requested at once on each of `ports` ports; rate and request-to-sent times."""
+def run_case(root: Path, broker: PrivateBroker, ports: int, per_port: int, gap_s: float,
+             one_at_a_time: bool = False) -> dict[str, Any]:
+    """`per_port` single-part sends requested at once on each of `ports` ports (or, `one_at_a_time`, each once
+    the one before is sent: the latency of a send that finds the queue empty); rate and request-to-sent times."""
     bank = Bank(root / "bank", ports=ports, profiles=("ec25",), seed=3, baud=BAUD)
     bank.start()
     db = f"sqlite:///{root / 'simhost.db'}"
@@ -97,11 +99,15 @@ def run_case(root: Path, broker: PrivateBroker, ports: int, per_port: int, gap_s
                     row, _ = accept(s, SendRequest("acme", number, RECIPIENT, TEXT, False), region="RU",
                                     source="cli", topics=Topics(PREFIX))
                 requested[row.id] = time.monotonic()
+                if one_at_a_time:
+                    with cond:
+                        cond.wait_for(lambda send_id=row.id: send_id in sent_at, DONE_TIMEOUT_S)
         with cond:
             cond.wait_for(lambda: len(sent_at) == len(requested), DONE_TIMEOUT_S)
         end = max(sent_at.values()) if sent_at else time.monotonic()
         air = sum(len(m.state()["sent"]) for m in bank.ports)
-        return {"ports": ports, "per_port": per_port, "gap_s": gap_s, "sent": len(sent_at), "on_air": air,
+        return {"ports": ports, "per_port": per_port, "gap_s": gap_s, "one_at_a_time": one_at_a_time,
+                "sent": len(sent_at), "on_air": air,
                 "seconds": round(end - start, 2),
                 "sends_per_s_per_port": round(len(sent_at) / (end - start) / ports, 2),
                 "request_to_sent": summary_ms([sent_at[i] - requested[i] for i in sent_at])}
@@ -115,20 +121,22 @@ def main_() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer sends (under a minute)")
     args = parser.parse_args()
-    cases = [(1, 20, 0.0), (8, 10, 0.0), (1, 5, 3.0)] if args.quick else [(1, 100, 0.0), (8, 50, 0.0), (1, 10, 3.0)]
+    cases = ([(1, 20, 0.0, False), (8, 10, 0.0, False), (1, 5, 0.0, True)] if args.quick else
+             [(1, 100, 0.0, False), (8, 50, 0.0, False), (1, 10, 3.0, False), (1, 40, 0.0, True)])
     broker = PrivateBroker()
     broker.start()
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="simhost-bench-send-") as tmp:
-            for i, (ports, per_port, gap) in enumerate(cases):
-                results.append(run_case(Path(tmp) / f"case{i}", broker, ports, per_port, gap))
+            for i, (ports, per_port, gap, single) in enumerate(cases):
+                results.append(run_case(Path(tmp) / f"case{i}", broker, ports, per_port, gap, single))
     finally:
         broker.close()
     print(f"Sending at {BAUD} baud, single-part GSM 7-bit SMS ({len(TEXT)} characters), no status reports")
     for r in results:
         lat = r["request_to_sent"]
-        print(f"  {r['ports']:>2} port(s) x {r['per_port']:>3}, gap {r['gap_s']:.0f} s: {r['sent']} sent "
+        how = "one at a time" if r["one_at_a_time"] else f"gap {r['gap_s']:.0f} s"
+        print(f"  {r['ports']:>2} port(s) x {r['per_port']:>3}, {how}: {r['sent']} sent "
               f"({r['on_air']} on the air) in {r['seconds']} s = {r['sends_per_s_per_port']} sends/s per port; "
               f"request -> sent p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms")
     print(json.dumps({"bench": "send", "results": results}))
