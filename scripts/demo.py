@@ -57,6 +57,11 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
+def _notify(cond: threading.Condition) -> None:
+    with cond:
+        cond.notify_all()
+
+
 def run(*args: str, **kw: Any) -> str:
     out = subprocess.run(args, check=True, capture_output=True, text=True, **kw)
     return out.stdout
@@ -178,9 +183,25 @@ def main() -> int:
                 print(f"      -> {topic}: {r.get('reason')}")
             else:
                 print("      -> not routed yet")
+        # acme replies from its virtual number: the modem sends it, and acme is told each outcome
+        sends: list[dict[str, Any]] = []
+        sub.message_callback_add(f"{prefix}/v1/owners/+/sends",
+                                 lambda _c, _u, msg: (sends.append(json.loads(msg.payload)), _notify(cond)))
+        sub.subscribe(f"{prefix}/v1/owners/+/sends", qos=1)
+        print(f"\ndemo: acme sends an SMS from its virtual number {numbers[1]} with simhost send --wait")
+        send_id = run(simhost, "send", "--owner", "acme", "--from", numbers[1], "--to", "+79161234567", "--wait",
+                      "Thanks! We got your message.", env=env).strip()
+        with cond:
+            cond.wait_for(lambda: any(x["state"] == "delivered" for x in sends), timeout=30)
+        on_air = json.loads(run(*hw, "state", names[1]))["sent"]
+        print(f"  send {send_id}: outcomes on {prefix}/v1/owners/acme/sends: "
+              f"{' -> '.join(x['state'] for x in sends if x['id'] == send_id)}")
+        for entry in on_air:
+            print(f"  {names[1]} sent to {entry.get('recipient')}: {entry.get('text')!r} (message reference "
+                  f"{entry.get('mr')}, delivery report {entry.get('report') or 'none'})")
         sub.loop_stop()
         sub.disconnect()
-        return 0 if len(routed) >= len(injected) else 1
+        return 0 if len(routed) >= len(injected) and on_air else 1
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)

@@ -103,7 +103,14 @@ class SendQueue:
             if taken is None:
                 return None  # another process took it first
             done = frozenset(s.scalars(select(SendPart.seq).where(SendPart.send_id == row.id)))
-            return Claimed(row.id, login, row.to_number, row.text, row.report, row.concat_ref, done)
+            # the `queued` outcome, written by the router or the CLI, goes out before `sent` does
+            waiting = [OutboxRow(*r) for r in s.execute(
+                select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.payload)
+                .where(OUTBOX.c.id == f"{row.id}:{QUEUED}", OUTBOX.c.published_at.is_(None)))]
+            claimed = Claimed(row.id, login, row.to_number, row.text, row.report, row.concat_ref, done)
+        if waiting and self.on_outcome is not None:
+            self.on_outcome(waiting)
+        return claimed
 
     # ---- around AT+CMGS ------------------------------------------------------------------------------------
 
