@@ -14,7 +14,8 @@ from tests.router.routerlib import PREFIX, WAIT_S, RouterSite, inbound, router_s
 
 BASE = f"{PREFIX}/v1"
 # every topic the router reads, as a customer, a gateway or another system could publish on it
-TOPICS = (f"{BASE}/inbound/port01", f"{BASE}/sent", f"{BASE}/owners/acme/sent", f"{BASE}/gateways/gw1/status")
+TOPICS = (f"{BASE}/inbound/port01", f"{BASE}/sent", f"{BASE}/owners/acme/sent", f"{BASE}/gateways/gw1/status",
+          f"{BASE}/send", f"{BASE}/owners/acme/send")
 
 POISON: list[tuple[str, bytes]] = [
     ("deep-array", b"[" * 100_000 + b"]" * 100_000),
@@ -88,7 +89,7 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow
                      max_leaves=20)
 _payloads = st.binary(max_size=300) | _json.map(lambda v: json.dumps(v).encode()) | st.dictionaries(
     st.sampled_from(["id", "kind", "number", "iccid", "port", "sender", "sender_type", "text", "received_at",
-                     "from", "to", "owner", "at", "state", "ports", "gateway", "reason"]),
+                     "from", "to", "owner", "at", "state", "ports", "gateway", "reason", "report"]),
     _json, max_size=8).map(lambda d: json.dumps(d).encode())
 
 
