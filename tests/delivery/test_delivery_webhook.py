@@ -13,6 +13,7 @@ from simhost.config import Settings
 from simhost.db import make_engine, make_sessions
 from simhost.delivery.models import DEAD, DELIVERED, FAILED, PENDING
 from simhost.delivery.service import DeliveryService
+from tests.cli.clilib import invoke
 from tests.delivery.deliverylib import receiver, running, site, verify
 from tests.router.routerlib import cli, inbound, router_site
 
@@ -205,3 +206,18 @@ def test_delivery_list_and_retry(tmp_path: Path) -> None:
     assert rec.keys("/hook").count(gone[0]) == 2
 
 
+
+
+def test_owner_forward_secret_rules(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        rotate = invoke("--db", s.db_url, "owner", "forward", "acme", "--rotate-http-secret")
+        assert rotate.exit_code == 1
+        assert "no HTTP secret to rotate" in rotate.output
+        short = invoke("--db", s.db_url, "owner", "forward", "acme", "--http-secret", "short")
+        assert short.exit_code == 1
+        assert "16 to 128" in short.output
+        out = s.forward("acme", "https://example.com/hook")
+        assert s.secrets["acme"].startswith("whsec_")
+        again = s.forward("acme", "https://example.com/other")
+        assert "shown only now" not in again, "a second URL must keep the secret"
+        assert s.secrets["acme"] in out
