@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 # the model modules register their tables on Base.metadata
+import simhost.delivery.models
 import simhost.registry.models
 import simhost.sending.models  # noqa: F401
 from alembic import context

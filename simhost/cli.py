@@ -75,6 +75,7 @@ class LazyGroup(click.Group):
         **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot", "whitelist")},
         **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox", "status")},
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
+        "delivery": "simhost.commands.delivery:delivery",
     }
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -257,8 +258,8 @@ def port_list(obj: Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--only", type=click.Choice(["gateway", "router"]), default=None,
-              help="Run only this service (default: gateway and router together).")
+@click.option("--only", type=click.Choice(["gateway", "router", "delivery"]), default=None,
+              help="Run only this service (default: gateway, router and delivery together).")
 @click.option("--router-group", envvar="SIMHOST_ROUTER_GROUP", default="routers", show_default=True,
               help="Shared-subscription group: routers in one group split the inbound messages between them. "
                    "Behind `simhost mqtt acl`, use the secret group it wrote to services.json.")
@@ -282,7 +283,8 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     The gateway drives the registered ports and publishes what they receive on
     <prefix>/v1/inbound/<port>; the router assigns each message to its owner and publishes it on
     <prefix>/v1/owners/<login>/messages or <prefix>/v1/unrouted. Run several routers (on one
-    database) to share the load.
+    database) to share the load. The delivery service POSTs each routed message to its owner's
+    webhook (`simhost owner forward LOGIN --http-url URL`), retrying until it is taken.
     """
     sessions = obj.sessions()
     runner = None
@@ -300,6 +302,11 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
         from simhost.router.service import Router
 
         router = Router(obj.settings, sessions, group=router_group, router_id=router_id)
+    delivery = None
+    if only in (None, "delivery"):
+        from simhost.delivery.service import DeliveryService
+
+        delivery = DeliveryService(obj.settings, sessions)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -308,6 +315,9 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     if router is not None:
         router.start()
         click.echo(f"router: group {router_group}, broker {obj.settings.mqtt}", err=True)
+    if delivery is not None:
+        delivery.start()
+        click.echo(f"delivery: {delivery.workers} workers, retries from {delivery.retry_s:g} s", err=True)
     click.echo("running; stop with Ctrl-C", err=True)
     interval = port_rescan if runner is not None and port_rescan > 0 else None
     while not stop.wait(interval):
@@ -318,5 +328,7 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
             logging.getLogger("simhost.cli").exception("reloading the registered ports failed; trying again")
     if router is not None:
         router.stop()
+    if delivery is not None:
+        delivery.stop()
     if runner is not None:
         runner.stop()

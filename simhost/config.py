@@ -17,6 +17,8 @@ DEFAULT_REGION = "RU"
 DEFAULT_ROUTER_ACK_TIMEOUT_S = 30.0
 DEFAULT_SEND_GAP_S = 3.0
 DEFAULT_SEND_MAX_PARTS = 10
+DEFAULT_DELIVERY_RETRY_S = 10.0
+DEFAULT_DELIVERY_TIMEOUT_S = 10.0
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
 PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
@@ -85,6 +87,14 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _flag(name: str) -> bool:
+    """Whether environment variable `name` is set to 1 (0 or unset: no)."""
+    raw = os.environ.get(name, "").strip()
+    if raw not in ("", "0", "1"):
+        raise ConfigError(f"{name}={raw[:40]!r}: give 1 (yes) or 0 (no)")
+    return raw == "1"
+
+
 def _count(name: str, default: int, lowest: int, highest: int) -> int:
     """A whole number from environment variable `name`, from `lowest` to `highest`."""
     raw = os.environ.get(name)
@@ -110,6 +120,12 @@ class Settings:
     send_gap_s: float = DEFAULT_SEND_GAP_S
     send_max_parts: int = DEFAULT_SEND_MAX_PARTS
     send_daily_limit: int = 0  # parts a SIM may send a day; 0: no limit
+    # a failed delivery is tried again after this long, doubling each time; one try waits this long for an answer
+    delivery_retry_s: float = DEFAULT_DELIVERY_RETRY_S
+    delivery_timeout_s: float = DEFAULT_DELIVERY_TIMEOUT_S
+    # webhooks to loopback, private and link-local addresses (refused by default: a customer's URL must not
+    # reach into simhost's own network)
+    delivery_allow_private: bool = False
     # from SIMHOST_MQTT_PASSWORD or --mqtt-password-file; it replaces a password in mqtt_url
     mqtt_password: str | None = field(default=None, repr=False)
 
@@ -124,6 +140,9 @@ class Settings:
             send_gap_s=_seconds("SIMHOST_SEND_GAP_S", DEFAULT_SEND_GAP_S),
             send_max_parts=_count("SIMHOST_SEND_MAX_PARTS", DEFAULT_SEND_MAX_PARTS, 1, 255),
             send_daily_limit=_count("SIMHOST_SEND_DAILY_LIMIT", 0, 0, 1_000_000),
+            delivery_retry_s=_seconds("SIMHOST_DELIVERY_RETRY_S", DEFAULT_DELIVERY_RETRY_S),
+            delivery_timeout_s=_seconds("SIMHOST_DELIVERY_TIMEOUT_S", DEFAULT_DELIVERY_TIMEOUT_S),
+            delivery_allow_private=_flag("SIMHOST_DELIVERY_ALLOW_PRIVATE"),
             mqtt_password=os.environ.get("SIMHOST_MQTT_PASSWORD") or None,
         )
 

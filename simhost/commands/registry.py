@@ -15,11 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
+from simhost.delivery.webhook import new_secret
 from simhost.inputs import (
     APPROVER_MAX,
     CUSTOMER_NAME_MAX,
     EMAIL_MAX,
     EMAILS_MAX,
+    HTTP_SECRET_MAX,
+    HTTP_SECRET_MIN,
     HTTP_URL_MAX,
     SENDER_NAME_MAX,
     SMPP_SYSTEM_ID_MAX,
@@ -314,15 +317,26 @@ def owner_password(obj: Context, login: str, as_json: bool) -> None:
               help=f"E-mail address(es), comma-separated, each at most {EMAIL_MAX} and all together at most "
                    f"{EMAILS_MAX} characters ('' clears).")
 @click.option("--http-url", default=None,
-              help=f"HTTP(S) endpoint messages are POSTed to, at most {HTTP_URL_MAX} characters ('' clears).")
+              help=f"HTTP(S) endpoint messages are POSTed to, at most {HTTP_URL_MAX} characters ('' clears). "
+                   "A signing secret is made and printed when the customer has none.")
+@click.option("--http-secret", default=None,
+              help=f"The webhook signing secret to use, {HTTP_SECRET_MIN} to {HTTP_SECRET_MAX} characters "
+                   "(instead of a generated one).")
+@click.option("--rotate-http-secret", is_flag=True,
+              help="Make a new signing secret and print it; the old one stays valid (both signatures are sent) "
+                   "for 24 hours.")
 @click.option("--smpp-system-id", default=None,
               help=f"SMPP account the customer binds with, at most {SMPP_SYSTEM_ID_MAX} characters ('' clears).")
 @click.option("--msisdn", default=None, help="Phone number each message is forwarded to as an SMS ('' clears).")
 @click.pass_obj
 @registry_errors
-def owner_forward(obj: Context, login: str, email: str | None, http_url: str | None, smpp_system_id: str | None,
-                  msisdn: str | None) -> None:
-    """Set where customer LOGIN's messages are forwarded besides its MQTT topic."""
+def owner_forward(obj: Context, login: str, email: str | None, http_url: str | None, http_secret: str | None,
+                  rotate_http_secret: bool, smpp_system_id: str | None, msisdn: str | None) -> None:
+    """Set where customer LOGIN's messages are forwarded besides its MQTT topic.
+
+    Webhook requests are signed with the customer's secret (header X-Simhost-Signature); a secret is shown
+    only when it is made.
+    """
     changes: dict[str, str | None] = {}
     if email is not None:
         addresses = [bounded(a.strip(), EMAIL_MAX, "e-mail address") for a in email.split(",") if a.strip()]
@@ -335,18 +349,44 @@ def owner_forward(obj: Context, login: str, email: str | None, http_url: str | N
         if http_url and not http_url.startswith(("http://", "https://")):
             raise ValidationError(f"{shown(http_url)} is not an http:// or https:// URL")
         changes["http_url"] = http_url or None
+    if http_secret is not None:
+        if rotate_http_secret:
+            raise ValidationError("give --http-secret or --rotate-http-secret, not both")
+        bounded(http_secret, HTTP_SECRET_MAX, "HTTP secret")
+        if len(http_secret) < HTTP_SECRET_MIN or not http_secret.isprintable() or http_secret != http_secret.strip():
+            raise ValidationError(f"the HTTP secret must be {HTTP_SECRET_MIN} to {HTTP_SECRET_MAX} printable "
+                                  "characters without surrounding spaces")
     if smpp_system_id is not None:
         changes["smpp_system_id"] = bounded(smpp_system_id, SMPP_SYSTEM_ID_MAX, "SMPP system_id") or None
     if msisdn is not None:
         changes["forward_msisdn"] = validate.msisdn(msisdn, obj.settings.region) if msisdn else None
-    if not changes:
-        raise ValidationError("nothing to change: give --email, --http-url, --smpp-system-id or --msisdn")
+    if not changes and http_secret is None and not rotate_http_secret:
+        raise ValidationError("nothing to change: give --email, --http-url, --http-secret, --rotate-http-secret, "
+                              "--smpp-system-id or --msisdn")
+    made: str | None = None
     with obj.sessions().begin() as s:
         c = _customer(s, login)
         for key, value in changes.items():
             setattr(c, key, value)
+        if rotate_http_secret:
+            if c.http_secret is None:
+                raise ValidationError(f"customer {c.login} has no HTTP secret to rotate: set a URL with --http-url")
+            made = new_secret()
+            c.http_secret_previous, c.http_secret, c.http_secret_rotated_at = c.http_secret, made, datetime.now(UTC)
+        elif http_secret is not None:
+            c.http_secret, c.http_secret_previous, c.http_secret_rotated_at = http_secret, None, None
+        elif c.http_url and c.http_secret is None:
+            made = c.http_secret = new_secret()
         bump_version(s)
-    click.echo(f"customer {c.login} forwarding: " + ", ".join(f"{k} {v or '(none)'}" for k, v in changes.items()))
+    shown_changes = [f"{k} {v or '(none)'}" for k, v in changes.items()]
+    if http_secret is not None:
+        shown_changes.append("http_secret set")
+    if shown_changes:
+        click.echo(f"customer {c.login} forwarding: " + ", ".join(shown_changes))
+    if made is not None:
+        click.echo(f"webhook signing secret (shown only now): {made}")
+        if rotate_http_secret:
+            click.echo("the previous secret stays valid for 24 hours: requests carry both signatures until then")
 
 
 # ---- slot --------------------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ class Customer(Base):
     mqtt_password_hash: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(Text)
     http_url: Mapped[str | None] = mapped_column(Text)
+    # the webhook signing secret, kept as given (it must sign); the previous one still signs for a day after a rotation
+    http_secret: Mapped[str | None] = mapped_column(String(128))
+    http_secret_previous: Mapped[str | None] = mapped_column(String(128))
+    http_secret_rotated_at: Mapped[datetime | None] = mapped_column(TS)
     smpp_system_id: Mapped[str | None] = mapped_column(String(16))
     forward_msisdn: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
+from simhost.delivery.queue import enqueue
 from simhost.mqtt import AckingPublisher, broker_link, make_client, service_client_id, taken_over
 from simhost.payloads import PayloadError, parse_object
 from simhost.registry.models import Customer, RoutedMessage, SentLog, current_version
@@ -466,6 +467,8 @@ class Router:
                 to_publish.append(out)
             if rows:
                 s.execute(insert(RoutedMessage), rows)
+                # with the decision, in its transaction: a message routed is never left undelivered
+                enqueue(s, rows, now)
         for out in to_publish:
             with self._lock:
                 existing = self._waiting.get(out.key)

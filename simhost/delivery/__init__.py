@@ -1,0 +1,1 @@
+"""Delivery of routed messages to the customers' own channels (HTTP webhooks first), with durable retries."""

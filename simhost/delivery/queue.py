@@ -1,0 +1,49 @@
+"""Queueing deliveries with the router's decision, and the queue's state changes the CLI and the service share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from simhost.delivery.models import DEAD, FAILED, HTTP, PENDING, Delivery
+from simhost.registry.models import Customer
+
+
+def event_kind(message_kind: str | None) -> str:
+    """The webhook event of a routed message: `call` for calls, `message` for everything else."""
+    return "call" if message_kind == "call" else "message"
+
+
+def enqueue(session: Session, rows: Iterable[Mapping[str, Any]], now: datetime) -> int:
+    """Queue a delivery for every channel the owner has set up, for each routed message in `rows` (rows of
+    `routed_messages` about to be inserted in the same transaction); the number queued."""
+    routed = [r for r in rows if r.get("status") == "routed" and r.get("owner")]
+    if not routed:
+        return 0
+    owners = {r["owner"] for r in routed}
+    with_http = set(session.scalars(select(Customer.login).where(Customer.login.in_(owners),
+                                                                 Customer.http_url.is_not(None))))
+    queued = [{"message_id": r["id"], "owner": r["owner"], "channel": HTTP, "kind": event_kind(r.get("kind")),
+               "state": PENDING, "tries": 0, "next_try_at": now, "last_error": None, "created_at": now,
+               "delivered_at": None}
+              for r in routed if r["owner"] in with_http]
+    if queued:
+        session.execute(insert(Delivery), queued)
+    return len(queued)
+
+
+def revive(session: Session, now: datetime, *, ids: Iterable[int] = (), owner: str | None = None) -> int:
+    """Make failed and dead deliveries (by id, or all of `owner`'s) pending again, due now, with a fresh count
+    of tries; the number revived."""
+    query = update(Delivery).where(Delivery.state.in_((FAILED, DEAD)))
+    id_list = list(ids)
+    if id_list:
+        query = query.where(Delivery.id.in_(id_list))
+    if owner is not None:
+        query = query.where(Delivery.owner == owner)
+    done = session.execute(query.values(state=PENDING, tries=0, next_try_at=now))
+    return int(getattr(done, "rowcount", 0) or 0)

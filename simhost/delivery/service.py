@@ -1,0 +1,227 @@
+"""The delivery service: worker threads that deliver the queued routed messages, one queue per owner and channel."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from simhost.config import Settings
+from simhost.delivery import webhook
+from simhost.delivery.models import DEAD, DELIVERED, FAILED, HTTP, PENDING, Delivery, DeliveryAttempt
+from simhost.registry.models import Customer, RoutedMessage
+
+log = logging.getLogger("simhost.delivery")
+
+MAX_TRIES = 14
+WORKERS = 8
+POLL_S = 1.0
+DUE_BATCH = 500
+ERROR_MAX = 500
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    key: tuple[str, str]  # (owner, channel): the queue it belongs to
+
+
+class DeliveryService:
+    """Delivers pending deliveries until stopped.
+
+    A dispatcher thread picks the due rows and hands at most one per (owner, channel) at a time to the worker
+    threads, so a slow or dead endpoint holds up only its own queue. Picking a row leases it (its due time is
+    moved past the longest a try can take) in a conditional update: several services may share one database,
+    and a row whose service died mid-try is taken up again once the lease runs out. A try is recorded before the
+    row changes, in one transaction; a delivery cut short by a crash is sent again (the Idempotency-Key tells
+    the receiver it is the same message), never lost.
+    """
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, workers: int = WORKERS,
+                 timeout_s: float | None = None, retry_s: float | None = None, max_tries: int = MAX_TRIES,
+                 poll_s: float = POLL_S, allow_private: bool | None = None) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.workers = workers
+        self.timeout_s = settings.delivery_timeout_s if timeout_s is None else timeout_s
+        self.retry_s = settings.delivery_retry_s if retry_s is None else retry_s
+        self.max_tries = max_tries
+        self.poll_s = poll_s
+        self.allow_private = settings.delivery_allow_private if allow_private is None else allow_private
+        # longer than any try: connecting, sending and reading each wait at most timeout_s
+        self.lease = timedelta(seconds=3 * self.timeout_s + 5)
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._busy: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        # notified after every recorded try: whoever waits for a delivery's state waits on this
+        self.changed = threading.Condition()
+        self.tries = 0
+
+    def start(self) -> None:
+        self.stopping.clear()
+        self._threads = [threading.Thread(target=self._dispatch_loop, name="simhost-delivery", daemon=True)]
+        self._threads += [threading.Thread(target=self._work_loop, name=f"simhost-delivery-{i}", daemon=True)
+                          for i in range(self.workers)]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Stop picking rows and wait for the tries under way (each ends within its timeout)."""
+        self.stopping.set()
+        self._wake.set()
+        self._threads[0].join()
+        for _ in self._threads[1:]:
+            self._jobs.put(None)
+        for t in self._threads[1:]:
+            t.join()
+        self._threads = []
+
+    def wake(self) -> None:
+        """Look for due rows now rather than at the next poll."""
+        self._wake.set()
+
+    # ---- the dispatcher ------------------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._dispatch()
+            except Exception:
+                log.exception("picking due deliveries failed; trying again")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+        # jobs handed out but not started are left pending: their lease runs out for the next service
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                self._release(job)
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            busy = set(self._busy)
+        free = self.workers - len(busy)
+        if free <= 0:
+            return
+        now = datetime.now(UTC)
+        with self.sessions.begin() as s:
+            due = s.execute(select(Delivery.id, Delivery.owner, Delivery.channel, Delivery.next_try_at)
+                            .where(Delivery.state == PENDING, Delivery.next_try_at <= now)
+                            .order_by(Delivery.next_try_at, Delivery.id).limit(DUE_BATCH)).all()
+            picked: list[_Job] = []
+            for row in due:
+                key = (row.owner, row.channel)
+                if key in busy:
+                    continue
+                claimed = s.execute(update(Delivery)
+                                    .where(Delivery.id == row.id, Delivery.state == PENDING,
+                                           Delivery.next_try_at == row.next_try_at)
+                                    .values(next_try_at=now + self.lease))
+                if getattr(claimed, "rowcount", 0) != 1:
+                    continue  # another service took it
+                busy.add(key)
+                picked.append(_Job(row.id, key))
+                if len(picked) >= free:
+                    break
+        with self._lock:
+            self._busy.update(job.key for job in picked)
+        for job in picked:
+            self._jobs.put(job)
+
+    def _release(self, job: _Job) -> None:
+        with self._lock:
+            self._busy.discard(job.key)
+        self._wake.set()
+
+    # ---- the workers ---------------------------------------------------------------------------------
+
+    def _work_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._try(job.id)
+            except Exception:
+                # the row stays leased: it is tried again when the lease runs out
+                log.exception("delivery %d: the try could not be made or recorded", job.id)
+            finally:
+                self._release(job)
+
+    def _try(self, delivery_id: int) -> None:
+        with self.sessions() as s:
+            row = s.execute(select(Delivery, RoutedMessage.payload, Customer.http_url, Customer.http_secret,
+                                   Customer.http_secret_previous, Customer.http_secret_rotated_at)
+                            .join(RoutedMessage, RoutedMessage.id == Delivery.message_id)
+                            .outerjoin(Customer, Customer.login == Delivery.owner)
+                            .where(Delivery.id == delivery_id)).one_or_none()
+        if row is None or row.Delivery.state != PENDING:
+            return
+        d: Delivery = row.Delivery
+        if d.channel != HTTP:
+            self._finish(d, FAILED, None, f"no deliverer for channel {d.channel!r}", 0)
+            return
+        if not row.http_url:
+            self._finish(d, FAILED, None, f"customer {d.owner} has no HTTP URL set any more", 0)
+            return
+        now = datetime.now(UTC)
+        body = row.payload.encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "X-Simhost-Event": d.kind,
+                   "Idempotency-Key": d.message_id}
+        if row.http_secret:
+            previous = webhook.previous_secret(row.http_secret_previous, row.http_secret_rotated_at, now)
+            headers["X-Simhost-Signature"] = webhook.signature_header(int(now.timestamp()), body, row.http_secret,
+                                                                      previous)
+        try:
+            outcome = webhook.post(row.http_url, body, headers, timeout_s=self.timeout_s,
+                                   allow_private=self.allow_private)
+        except webhook.RefusedError as exc:
+            log.warning("delivery %d to %s refused: %s", d.id, d.owner, exc)
+            self._finish(d, FAILED, None, f"refused: {exc}", 0)
+            return
+        if outcome.status is not None and 200 <= outcome.status < 300:
+            self._finish(d, DELIVERED, outcome.status, None, outcome.latency_ms)
+        elif outcome.status == 410:
+            log.warning("delivery %d: %s answered 410 Gone: customer %s's webhook deliveries stop here "
+                        "(`simhost delivery retry` resumes them)", d.id, row.http_url, d.owner)
+            self._finish(d, FAILED, 410, "HTTP 410 Gone: the endpoint asked for no more deliveries",
+                         outcome.latency_ms)
+        else:
+            self._finish(d, PENDING, outcome.status, outcome.error or "failed", outcome.latency_ms)
+
+    def _finish(self, d: Delivery, state: str, status: int | None, error: str | None, latency_ms: int) -> None:
+        """Record the try and move the delivery on: done, stopped, or due again after the backoff (dead after
+        the last try)."""
+        now = datetime.now(UTC)
+        tries = d.tries + 1
+        values: dict[str, object] = {"tries": tries, "last_error": error[:ERROR_MAX] if error else None}
+        result = state
+        if state == DELIVERED:
+            values.update(state=DELIVERED, delivered_at=now)
+        elif state == FAILED:
+            values.update(state=FAILED)
+        elif tries >= self.max_tries:
+            result = DEAD
+            values.update(state=DEAD)
+            log.warning("delivery %d to %s is dead after %d tries: %s", d.id, d.owner, tries, error)
+        else:
+            result = "retry"
+            values.update(next_try_at=now + timedelta(seconds=self.retry_s * 2 ** (tries - 1)))
+        with self.sessions.begin() as s:
+            s.execute(insert(DeliveryAttempt).values(delivery_id=d.id, at=now, result=result, status_code=status,
+                                                     error=error[:ERROR_MAX] if error else None,
+                                                     latency_ms=latency_ms))
+            s.execute(update(Delivery).where(Delivery.id == d.id, Delivery.state == PENDING).values(**values))
+        with self.changed:
+            self.tries += 1
+            self.changed.notify_all()
