@@ -28,7 +28,7 @@ OUTBOX: Table = Base.metadata.tables["outbox"]
 REPORTS: Table = Base.metadata.tables["status_reports"]
 
 __all__ = ["OUTBOX", "PARTS", "REPORTS", "OutboxRow", "PendingPart", "PortIdentity", "PortScope", "Spool",
-           "StoreResult", "content_id", "group_parts"]
+           "StoreResult", "content_id", "group_parts", "write_outbox"]
 
 
 def _naive(moment: datetime) -> datetime:
@@ -84,6 +84,18 @@ class PendingPart(NamedTuple):
 
 
 SAME_MESSAGE_WINDOW = timedelta(hours=1)
+
+
+def write_outbox(c: Connection, rows: list[dict[str, Any]]) -> list[OutboxRow]:
+    """Insert outbox rows whose ids are not there yet (a message read again after a crash, an outcome told
+    before, is queued once); returns those inserted."""
+    if not rows:
+        return []
+    there = set(c.scalars(select(OUTBOX.c.id).where(OUTBOX.c.id.in_([r["id"] for r in rows]))))
+    fresh = [r for r in rows if r["id"] not in there]
+    if fresh:
+        c.execute(insert(OUTBOX), fresh)
+    return [OutboxRow(r["id"], r["topic"], r["payload"]) for r in fresh]
 
 
 def group_parts(parts: Sequence[PendingPart]) -> list[list[PendingPart]]:
@@ -207,7 +219,7 @@ class Spool:
                     message_id = self._assemble(c, batch, who, parts, now, missing=[])
                     last = max(batch.index[p.id] for p in parts if p.id in batch.index)
                     results[last] = StoreResult(results[last].part_id, False, message_id, "sms")
-            fresh = self._write_outbox(c, batch.outbox)
+            fresh = write_outbox(c, batch.outbox)
         self._announce(fresh)
         return results
 
@@ -272,18 +284,6 @@ class Spool:
                              "payload": json.dumps(payload, ensure_ascii=False), "created_at": utcnow(),
                              "published_at": None})
 
-    @staticmethod
-    def _write_outbox(c: Connection, rows: list[dict[str, Any]]) -> list[OutboxRow]:
-        """Insert outbox rows whose ids are not there yet (a message read again after a crash is queued once);
-        returns those inserted."""
-        if not rows:
-            return []
-        there = set(c.scalars(select(OUTBOX.c.id).where(OUTBOX.c.id.in_([r["id"] for r in rows]))))
-        fresh = [r for r in rows if r["id"] not in there]
-        if fresh:
-            c.execute(insert(OUTBOX), fresh)
-        return [OutboxRow(r["id"], r["topic"], r["payload"]) for r in fresh]
-
     def _announce(self, rows: list[OutboxRow]) -> None:
         """Hand rows committed just now to the listener (the relay publishes them without reading them back)."""
         if rows and self.on_new_message is not None:
@@ -313,7 +313,7 @@ class Spool:
                     missing = [n for n in range(1, first.total + 1) if n not in have]
                     who = PortIdentity(first.port, first.iccid, first.msisdn)
                     done.append(self._assemble(c, batch, who, parts, now, missing=missing))
-            fresh = self._write_outbox(c, batch.outbox)
+            fresh = write_outbox(c, batch.outbox)
         self._announce(fresh)
         return done
 
@@ -325,7 +325,7 @@ class Spool:
         self._queue_outbox(batch, message_id, who.port, "call",
                            build_call(message_id, who, caller, caller_type, rang_at, self.region))
         with self._lock, self.engine.begin() as c:
-            fresh = self._write_outbox(c, batch.outbox)
+            fresh = write_outbox(c, batch.outbox)
         self._announce(fresh)
         return message_id
 

@@ -452,7 +452,7 @@ class PortWorker(threading.Thread):
                 mr = self.driver.send_pdu(pdu.hex, pdu.tpdu_length)
             except CommandError as exc:  # a final result: the modem did not send this part
                 queue_.part_refused(claimed.id, seq)
-                self._send_refused(claimed.id, exc)
+                self._send_refused(claimed.id, claimed.tries, exc)
                 return
             except Exception as exc:  # no answer: it may have gone out; never send it again
                 queue_.fail(claimed.id, "unknown", f"no answer to AT+CMGS ({type(exc).__name__}: {exc}); "
@@ -463,10 +463,9 @@ class PortWorker(threading.Thread):
         queue_.sent(claimed.id)
         self.status.sent += 1
 
-    def _send_refused(self, send_id: str, exc: CommandError) -> None:
+    def _send_refused(self, send_id: str, tries: int, exc: CommandError) -> None:
         assert self.sends is not None
         code = f"cms-{exc.code}" if exc.source == "CMS" and exc.code is not None else "cms-error"
-        tries = self.sends.tries(send_id)
         if exc.source == "CMS" and exc.code in TRANSIENT_SEND_CODES and tries < SEND_TRIES:
             delay = self.send_retry_s * 2 ** (tries - 1)
             self.log.info("port %s: send %s refused for now (%s); trying again in %.0f s", self.config.name,
@@ -616,8 +615,27 @@ class PortWorker(threading.Thread):
         receive memory's listing (a message whose +CMTI was lost), the AT+CNMI settings (a modem that restarted
         without a word forgets them), signal, registration, storage use."""
         self._check_sim()
-        item = HEALTH_ROTATION[self._health_turn % len(HEALTH_ROTATION)]
+        self._health_item(HEALTH_ROTATION[self._health_turn % len(HEALTH_ROTATION)])
         self._health_turn += 1
+        self.status.last_error = None
+        self._publish_status()
+
+    def _refresh_health(self) -> None:
+        """Everything the health ticks ask in turn but the listing, at once (when a session starts, right after
+        the first sweep)."""
+        try:
+            for item in ("signal", "registration", "storage"):
+                self._health_item(item)
+            self._check_sim()
+            self._health_item("notifications")
+        except Exception as exc:
+            self.log.debug("health query failed: %s", exc)
+            raise
+        self.status.last_error = None
+        self._publish_status()
+
+    def _health_item(self, item: str) -> None:
+        """Ask the modem one thing of HEALTH_ROTATION and note it in the port status."""
         driver = self.driver
         if item == "listing":
             self._sweep([driver.memory] if driver.memory else None)
@@ -628,29 +646,7 @@ class PortWorker(threading.Thread):
             self.status.signal_dbm = driver.signal_dbm()
         elif item == "registration":
             reg = driver.registration()
-            self.status.registration = None if reg is None else str(reg)
-            self._note_registration(reg is not None and reg.registered)
+            self.status.registration = str(reg)
+            self._note_registration(reg.registered)
         else:
             self.status.storages, (self.status.storage_used, self.status.storage_total) = driver.storages_status()
-        self.status.last_error = None
-        self._publish_status()
-
-    def _refresh_health(self) -> None:
-        """Everything the health ticks ask in turn, at once (when a session starts)."""
-        driver = self.driver
-        try:
-            self.status.signal_dbm = driver.signal_dbm()
-            reg = driver.registration()
-            self.status.registration = None if reg is None else str(reg)
-            self._note_registration(reg is not None and reg.registered)
-            storages, (used, total) = driver.storages_status()
-            self.status.storage_used, self.status.storage_total = used, total
-            self.status.storages = storages
-            self._check_sim()
-            if driver.notifications_lost():
-                raise ConnectionError("the modem forgot its settings (it restarted unannounced); initialising again")
-        except Exception as exc:
-            self.log.debug("health query failed: %s", exc)
-            raise
-        self.status.last_error = None
-        self._publish_status()

@@ -409,10 +409,8 @@ class Router:
                 bad_key = f"bad-{key}"[:128] if not key.startswith("bad-") else key + "-row"
                 reason = f"the database refused message {key[:80]!r}: {_error_text(exc)}"
                 log.warning("%s", reason)
-                payload = {"schema": SCHEMA_VERSION, "id": bad_key, "kind": "bad-payload", "status": "unrouted",
-                           "reason_code": "bad-payload", "reason": reason, "topic": out.topic,
-                           "raw": _clip(json.dumps(message, ensure_ascii=False)),
-                           "received_at": datetime.now(UTC).isoformat()}
+                refused = _Incoming(out.topic, json.dumps(message, ensure_ascii=False).encode(), 0, 0)
+                payload = self._bad_payload(bad_key, refused, reason)
                 self._store_and_publish({bad_key: (_Output(bad_key, self.topics.unrouted,
                                                            json.dumps(payload, ensure_ascii=False), out.mids),
                                                    None, payload)})

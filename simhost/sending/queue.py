@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.gateway.numbers import to_e164
-from simhost.gateway.spool import OUTBOX, OutboxRow
+from simhost.gateway.spool import OUTBOX, OutboxRow, write_outbox
 from simhost.registry.models import Customer
 from simhost.registry.snapshot import record_send
 from simhost.sending.models import DELIVERED, FAILED, QUEUED, SENDING, SENT, UNKNOWN, Send, SendPart
@@ -46,6 +46,7 @@ class Claimed:
     report: bool
     concat_ref: int
     parts_done: frozenset[int]  # part numbers already on the air (a send retried after a transient error)
+    tries: int  # this one included
 
 
 class SendQueue:
@@ -98,16 +99,16 @@ class SendQueue:
                 .where(Send.port == port).group_by(Send.owner_id)).all())
             floor = datetime.min.replace(tzinfo=UTC)
             row, login = min(rows, key=lambda r: (_aware(last.get(r[0].owner_id)) or floor, _aware(r[0].created_at)))
-            taken = s.scalar(update(Send).where(Send.id == row.id, Send.state == QUEUED)
-                             .values(state=SENDING, updated_at=now, tries=Send.tries + 1).returning(Send.id))
-            if taken is None:
+            tries = s.scalar(update(Send).where(Send.id == row.id, Send.state == QUEUED)
+                             .values(state=SENDING, updated_at=now, tries=Send.tries + 1).returning(Send.tries))
+            if tries is None:
                 return None  # another process took it first
             done = frozenset(s.scalars(select(SendPart.seq).where(SendPart.send_id == row.id)))
             # the `queued` outcome, written by the router or the CLI, goes out before `sent` does
             waiting = [OutboxRow(*r) for r in s.execute(
                 select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.payload)
                 .where(OUTBOX.c.id == f"{row.id}:{QUEUED}", OUTBOX.c.published_at.is_(None)))]
-            claimed = Claimed(row.id, login, row.to_number, row.text, row.report, row.concat_ref, done)
+            claimed = Claimed(row.id, login, row.to_number, row.text, row.report, row.concat_ref, done, tries)
         if waiting and self.on_outcome is not None:
             self.on_outcome(waiting)
         return claimed
@@ -149,10 +150,6 @@ class SendQueue:
             s.execute(update(Send).where(Send.id == send_id)
                       .values(state=QUEUED, next_try_at=now + timedelta(seconds=delay_s), updated_at=now,
                               reason_code=reason_code, reason=reason))
-
-    def tries(self, send_id: str) -> int:
-        with self.sessions() as s:
-            return int(s.scalar(select(Send.tries).where(Send.id == send_id)) or 0)
 
     def fail(self, send_id: str, reason_code: str, reason: str, *, state: str = FAILED,
              now: datetime | None = None) -> None:
@@ -248,21 +245,19 @@ class SendQueue:
             self.on_outcome(rows)
 
     def _outcome(self, s: Session, row: Send, login: str, now: datetime) -> None:
-        out = queue_outcome(s, row, login, self.topics, now)
-        s.info.setdefault("outcomes", []).append(OutboxRow(out["id"], out["topic"], out["payload"]))
+        s.info.setdefault("outcomes", []).extend(queue_outcome(s, row, login, self.topics, now))
 
     def _unmatched(self, s: Session, port: str, pdu_hex: str, mr: int, recipient: str, status: int,
                    now: datetime) -> None:
-        payload = {"schema": SCHEMA_VERSION, "id": f"report-{port}-{mr}-{pdu_hex[-24:]}", "kind": "status-report",
+        key = f"report-{port}-{mr}-{pdu_hex[-24:]}"[:64]
+        payload = {"schema": SCHEMA_VERSION, "id": key, "kind": "status-report",
                    "status": "unrouted", "reason_code": "unmatched-report", "port": port, "message_reference": mr,
                    "recipient": recipient, "report_status": status, "pdu": pdu_hex, "received_at": now.isoformat(),
                    "reason": f"a status report (message reference {mr}, recipient {recipient}) matches no send on "
                              f"port {port}"}
-        key = f"report-{port}-{mr}-{pdu_hex[-24:]}"[:64]
-        if s.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.id == key)) == 0:
-            s.execute(insert(OUTBOX), [{"id": key, "port": port, "kind": "report", "topic": self.topics.unrouted,
-                                        "payload": json.dumps(payload), "created_at": now, "published_at": None}])
-            s.info.setdefault("outcomes", []).append(OutboxRow(key, self.topics.unrouted, json.dumps(payload)))
+        s.info.setdefault("outcomes", []).extend(write_outbox(s.connection(), [
+            {"id": key, "port": port, "kind": "report", "topic": self.topics.unrouted,
+             "payload": json.dumps(payload), "created_at": now, "published_at": None}]))
 
 
 def _aware(t: datetime | None) -> datetime | None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from simhost.gateway.message import content_id
-from simhost.gateway.spool import OUTBOX
+from simhost.gateway.spool import OutboxRow, write_outbox
 from simhost.inputs import InputError, shown
 from simhost.registry import validate
 from simhost.registry.models import Customer, SimSlot
@@ -164,8 +164,9 @@ def outcome_payload(row: Send, login: str, now: datetime, mrs: list[int | None] 
     return payload
 
 
-def queue_outcome(s: Session, row: Send, login: str, topics: Topics, now: datetime) -> dict[str, Any]:
-    """Put the send's present state in the outbox (published once per state); the row as inserted."""
+def queue_outcome(s: Session, row: Send, login: str, topics: Topics, now: datetime) -> list[OutboxRow]:
+    """Put the send's present state in the outbox (published once per state); the row inserted, if it was not
+    there yet."""
     mrs = None
     if row.state not in (QUEUED, FAILED) or row.reason_code not in (None, "refused", "no-port"):
         mrs = list(s.scalars(select(SendPart.mr).where(SendPart.send_id == row.id).order_by(SendPart.seq)))
@@ -173,9 +174,7 @@ def queue_outcome(s: Session, row: Send, login: str, topics: Topics, now: dateti
            "topic": topics.owner_sends(login),
            "payload": json.dumps(outcome_payload(row, login, now, mrs), ensure_ascii=False),
            "created_at": now, "published_at": None}
-    if s.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.id == out["id"])) == 0:
-        s.execute(insert(OUTBOX), [out])
-    return out
+    return write_outbox(s.connection(), [out])
 
 
 def expire(s: Session, topics: Topics, now: datetime | None = None, older_than: timedelta = SEND_EXPIRY) -> int:
