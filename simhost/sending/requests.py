@@ -20,7 +20,7 @@ from simhost.registry.models import Customer, SimSlot
 from simhost.router.directory import DEDICATED_KINDS
 from simhost.sending.models import FAILED, QUEUED, SENDING, Send, SendPart
 from simhost.topics import SCHEMA_VERSION, Topics
-from simhost_drivers.pdu.encoder import encode_submit
+from simhost_drivers.pdu.encoder import count_parts
 from simhost_drivers.pdu.errors import PduError
 
 SHARED = "shared"
@@ -103,7 +103,7 @@ def accept(s: Session, req: SendRequest, *, region: str, source: str, topics: To
         if len(req.text) > TEXT_MAX:
             raise _RefusedError("refused", f"the text has {len(req.text)} characters, more than {TEXT_MAX}")
         try:
-            row.parts = len(encode_submit(row.to_number, req.text))
+            row.parts, _alphabet = count_parts(req.text)
         except PduError as exc:
             raise _RefusedError("refused", f"the text cannot be sent: {exc}") from None
         if row.parts > max_parts:
