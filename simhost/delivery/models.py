@@ -18,7 +18,10 @@ DEAD = "dead"  # every try failed: a dead letter
 STATES = (PENDING, DELIVERED, FAILED, DEAD)
 
 HTTP = "http"
-CHANNELS = (HTTP,)
+EMAIL = "email"
+SMPP = "smpp"  # taken by the SMPP server while the customer is bound, not by the delivery workers
+SMS = "sms"
+CHANNELS = (HTTP, EMAIL, SMPP, SMS)
 
 
 class Delivery(Base):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from simhost.delivery.models import DEAD, FAILED, HTTP, PENDING, Delivery
+from simhost.delivery.models import DEAD, EMAIL, FAILED, HTTP, PENDING, SMPP, SMS, Delivery
 from simhost.registry.models import Customer
 
 
@@ -19,18 +19,22 @@ def event_kind(message_kind: str | None) -> str:
 
 
 def enqueue(session: Session, rows: Iterable[Mapping[str, Any]], now: datetime) -> int:
-    """Queue a delivery for every channel the owner has set up, for each routed message in `rows` (rows of
-    `routed_messages` about to be inserted in the same transaction); the number queued."""
+    """Queue a delivery for every channel the owner has set up (webhook, e-mail, SMPP, SMS to its phone), for
+    each routed message in `rows` (rows of `routed_messages` about to be inserted in the same transaction); the
+    number queued."""
     routed = [r for r in rows if r.get("status") == "routed" and r.get("owner")]
     if not routed:
         return 0
     owners = {r["owner"] for r in routed}
-    with_http = set(session.scalars(select(Customer.login).where(Customer.login.in_(owners),
-                                                                 Customer.http_url.is_not(None))))
-    queued = [{"message_id": r["id"], "owner": r["owner"], "channel": HTTP, "kind": event_kind(r.get("kind")),
+    settings = session.execute(select(Customer.login, Customer.http_url, Customer.email, Customer.smpp_system_id,
+                                      Customer.forward_msisdn).where(Customer.login.in_(owners))).all()
+    channels = {c.login: [ch for ch, on in ((HTTP, c.http_url), (EMAIL, c.email), (SMPP, c.smpp_system_id),
+                                            (SMS, c.forward_msisdn)) if on]
+                for c in settings}
+    queued = [{"message_id": r["id"], "owner": r["owner"], "channel": channel, "kind": event_kind(r.get("kind")),
                "state": PENDING, "tries": 0, "next_try_at": now, "last_error": None, "created_at": now,
                "delivered_at": None}
-              for r in routed if r["owner"] in with_http]
+              for r in routed for channel in channels.get(r["owner"], ())]
     if queued:
         session.execute(insert(Delivery), queued)
     return len(queued)

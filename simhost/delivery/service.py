@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,8 +13,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
-from simhost.delivery import webhook
-from simhost.delivery.models import DEAD, DELIVERED, FAILED, HTTP, PENDING, Delivery, DeliveryAttempt
+from simhost.delivery import channels
+from simhost.delivery.channels import Channel, Item, Result
+from simhost.delivery.models import DEAD, DELIVERED, FAILED, PENDING, Delivery, DeliveryAttempt
+from simhost.delivery.webhook import WebhookChannel
 from simhost.registry.models import Customer, RoutedMessage
 
 log = logging.getLogger("simhost.delivery")
@@ -44,7 +47,8 @@ class DeliveryService:
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, workers: int = WORKERS,
                  timeout_s: float | None = None, retry_s: float | None = None, max_tries: int = MAX_TRIES,
-                 poll_s: float = POLL_S, allow_private: bool | None = None) -> None:
+                 poll_s: float = POLL_S, allow_private: bool | None = None,
+                 extra_channels: Sequence[Channel] = ()) -> None:
         self.settings = settings
         self.sessions = sessions
         self.workers = workers
@@ -53,6 +57,9 @@ class DeliveryService:
         self.max_tries = max_tries
         self.poll_s = poll_s
         self.allow_private = settings.delivery_allow_private if allow_private is None else allow_private
+        self.channels: dict[str, Channel] = {
+            c.name: c for c in (WebhookChannel(timeout_s=self.timeout_s, allow_private=self.allow_private),
+                                *extra_channels)}
         # longer than any try: connecting, sending and reading each wait at most timeout_s
         self.lease = timedelta(seconds=3 * self.timeout_s + 5)
         self.stopping = threading.Event()
@@ -116,7 +123,8 @@ class DeliveryService:
         now = datetime.now(UTC)
         with self.sessions.begin() as s:
             due = s.execute(select(Delivery.id, Delivery.owner, Delivery.channel, Delivery.next_try_at)
-                            .where(Delivery.state == PENDING, Delivery.next_try_at <= now)
+                            .where(Delivery.state == PENDING, Delivery.next_try_at <= now,
+                                   Delivery.channel.in_(list(self.channels)))
                             .order_by(Delivery.next_try_at, Delivery.id).limit(DUE_BATCH)).all()
             picked: list[_Job] = []
             for row in due:
@@ -160,48 +168,32 @@ class DeliveryService:
 
     def _try(self, delivery_id: int) -> None:
         with self.sessions() as s:
-            row = s.execute(select(Delivery, RoutedMessage.payload, Customer.http_url, Customer.http_secret,
-                                   Customer.http_secret_previous, Customer.http_secret_rotated_at)
+            row = s.execute(select(Delivery, RoutedMessage.payload, Customer)
                             .join(RoutedMessage, RoutedMessage.id == Delivery.message_id)
                             .outerjoin(Customer, Customer.login == Delivery.owner)
                             .where(Delivery.id == delivery_id)).one_or_none()
-        if row is None or row.Delivery.state != PENDING:
+            if row is None or row.Delivery.state != PENDING:
+                return
+            d: Delivery = row.Delivery
+            customer = _settings_of(row.Customer) if row.Customer is not None else None
+        channel = self.channels.get(d.channel)
+        if channel is None:
+            self._finish(d, Result.failed(f"no deliverer for channel {d.channel!r}"))
             return
-        d: Delivery = row.Delivery
-        if d.channel != HTTP:
-            self._finish(d, FAILED, None, f"no deliverer for channel {d.channel!r}", 0)
+        if customer is None:
+            self._finish(d, Result.failed(f"customer {d.owner} no longer exists"))
             return
-        if not row.http_url:
-            self._finish(d, FAILED, None, f"customer {d.owner} has no HTTP URL set any more", 0)
+        if not customer.enabled:
+            self._finish(d, Result.failed(f"customer {d.owner} is disabled (`simhost delivery retry` sends it "
+                                          "once enabled again)"))
             return
-        now = datetime.now(UTC)
-        body = row.payload.encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", "X-Simhost-Event": d.kind,
-                   "Idempotency-Key": d.message_id}
-        if row.http_secret:
-            previous = webhook.previous_secret(row.http_secret_previous, row.http_secret_rotated_at, now)
-            headers["X-Simhost-Signature"] = webhook.signature_header(int(now.timestamp()), body, row.http_secret,
-                                                                      previous)
-        try:
-            outcome = webhook.post(row.http_url, body, headers, timeout_s=self.timeout_s,
-                                   allow_private=self.allow_private)
-        except webhook.RefusedError as exc:
-            log.warning("delivery %d to %s refused: %s", d.id, d.owner, exc)
-            self._finish(d, FAILED, None, f"refused: {exc}", 0)
-            return
-        if outcome.status is not None and 200 <= outcome.status < 300:
-            self._finish(d, DELIVERED, outcome.status, None, outcome.latency_ms)
-        elif outcome.status == 410:
-            log.warning("delivery %d: %s answered 410 Gone: customer %s's webhook deliveries stop here "
-                        "(`simhost delivery retry` resumes them)", d.id, row.http_url, d.owner)
-            self._finish(d, FAILED, 410, "HTTP 410 Gone: the endpoint asked for no more deliveries",
-                         outcome.latency_ms)
-        else:
-            self._finish(d, PENDING, outcome.status, outcome.error or "failed", outcome.latency_ms)
+        item = Item(d.id, d.message_id, d.owner, d.kind, d.tries, row.payload, customer)
+        self._finish(d, channel.deliver(item, datetime.now(UTC)))
 
-    def _finish(self, d: Delivery, state: str, status: int | None, error: str | None, latency_ms: int) -> None:
+    def _finish(self, d: Delivery, outcome: Result) -> None:
         """Record the try and move the delivery on: done, stopped, or due again after the backoff (dead after
         the last try)."""
+        state, status, error, latency_ms = outcome.state, outcome.status, outcome.error, outcome.latency_ms
         now = datetime.now(UTC)
         tries = d.tries + 1
         values: dict[str, object] = {"tries": tries, "last_error": error[:ERROR_MAX] if error else None}
@@ -225,3 +217,8 @@ class DeliveryService:
         with self.changed:
             self.tries += 1
             self.changed.notify_all()
+
+
+def _settings_of(c: Customer) -> channels.Customer:
+    return channels.Customer(c.login, c.enabled, c.email, c.http_url, c.http_secret, c.http_secret_previous,
+                             c.http_secret_rotated_at, c.smpp_system_id, c.forward_msisdn)

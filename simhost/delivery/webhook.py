@@ -1,4 +1,4 @@
-"""Signed HTTP webhooks: the signature header, the address check, and one POST with its outcome."""
+"""Signed HTTP webhooks: the signature header, the address check, one POST with its outcome, and the channel."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import http.client
 import ipaddress
+import logging
 import secrets
 import socket
 import time
@@ -13,6 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+
+from simhost.delivery.channels import Item, Result
+from simhost.delivery.models import HTTP
+
+log = logging.getLogger("simhost.delivery")
 
 SECRET_GRACE = timedelta(hours=24)  # how long the previous secret still signs after a rotation
 RESPONSE_READ_MAX = 64 * 1024  # of a response body, read and dropped (the status line is what counts)
@@ -126,3 +132,37 @@ def _pinned(address: str) -> Any:
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+class WebhookChannel:
+    """POSTs the routed message JSON, signed with the customer's secret (and the previous one for a day after
+    a rotation); 2xx is delivered, 410 stops the customer's webhook deliveries, anything else is retried."""
+
+    name = HTTP
+
+    def __init__(self, *, timeout_s: float, allow_private: bool) -> None:
+        self.timeout_s = timeout_s
+        self.allow_private = allow_private
+
+    def deliver(self, item: Item, now: datetime) -> Result:
+        c = item.customer
+        if not c.http_url:
+            return Result.failed(f"customer {item.owner} has no HTTP URL set any more")
+        body = item.payload.encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "X-Simhost-Event": item.kind,
+                   "Idempotency-Key": item.message_id}
+        if c.http_secret:
+            previous = previous_secret(c.http_secret_previous, c.http_secret_rotated_at, now)
+            headers["X-Simhost-Signature"] = signature_header(int(now.timestamp()), body, c.http_secret, previous)
+        try:
+            outcome = post(c.http_url, body, headers, timeout_s=self.timeout_s, allow_private=self.allow_private)
+        except RefusedError as exc:
+            log.warning("delivery %d to %s refused: %s", item.delivery_id, item.owner, exc)
+            return Result.failed(f"refused: {exc}")
+        if outcome.status is not None and 200 <= outcome.status < 300:
+            return Result.delivered(outcome.status, outcome.latency_ms)
+        if outcome.status == 410:
+            log.warning("delivery %d: %s answered 410 Gone: customer %s's webhook deliveries stop here "
+                        "(`simhost delivery retry` resumes them)", item.delivery_id, c.http_url, item.owner)
+            return Result.failed("HTTP 410 Gone: the endpoint asked for no more deliveries", 410, outcome.latency_ms)
+        return Result.retry(outcome.error or "failed", outcome.status, outcome.latency_ms)
