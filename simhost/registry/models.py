@@ -42,6 +42,8 @@ class Customer(Base):
     http_secret_previous: Mapped[str | None] = mapped_column(String(128))
     http_secret_rotated_at: Mapped[datetime | None] = mapped_column(TS)
     smpp_system_id: Mapped[str | None] = mapped_column(String(16))
+    smpp_password_hash: Mapped[str | None] = mapped_column(String(200))
+    smpp_long_mode: Mapped[str | None] = mapped_column(String(8))  # udh (None) | payload: how long texts arrive
     forward_msisdn: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 

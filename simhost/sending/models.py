@@ -38,7 +38,9 @@ class Send(Base):
     concat_ref: Mapped[int] = mapped_column(Integer, default=0)
     tries: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
-    source: Mapped[str] = mapped_column(String(8))  # mqtt | cli
+    source: Mapped[str] = mapped_column(String(8))  # mqtt | cli | smpp | forward
+    receipt_channel: Mapped[str | None] = mapped_column(String(8))  # smpp: a receipt is owed there when final
+    receipt_sent_at: Mapped[datetime | None] = mapped_column(TS)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
