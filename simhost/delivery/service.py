@@ -58,8 +58,8 @@ class DeliveryService:
         self.poll_s = poll_s
         self.allow_private = settings.delivery_allow_private if allow_private is None else allow_private
         self.channels: dict[str, Channel] = {
-            c.name: c for c in (WebhookChannel(timeout_s=self.timeout_s, allow_private=self.allow_private),
-                                *extra_channels)}
+            c.name: c for c in (*standard_channels(settings, sessions, timeout_s=self.timeout_s,
+                                                   allow_private=self.allow_private), *extra_channels)}
         # longer than any try: connecting, sending and reading each wait at most timeout_s
         self.lease = timedelta(seconds=3 * self.timeout_s + 5)
         self.stopping = threading.Event()
@@ -217,6 +217,13 @@ class DeliveryService:
         with self.changed:
             self.tries += 1
             self.changed.notify_all()
+
+
+def standard_channels(settings: Settings, sessions: sessionmaker[Session], *, timeout_s: float,
+                      allow_private: bool) -> list[Channel]:
+    """The channels the workers serve (SMPP is served by the SMPP server, to bound customers)."""
+    del sessions  # for the channels that queue through the database
+    return [WebhookChannel(timeout_s=timeout_s, allow_private=allow_private)]
 
 
 def _settings_of(c: Customer) -> channels.Customer:
