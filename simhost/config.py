@@ -19,6 +19,9 @@ DEFAULT_SEND_GAP_S = 3.0
 DEFAULT_SEND_MAX_PARTS = 10
 DEFAULT_DELIVERY_RETRY_S = 10.0
 DEFAULT_DELIVERY_TIMEOUT_S = 10.0
+DEFAULT_MAIL_FROM = "simhost@localhost"
+DEFAULT_SMPP_LISTEN = "0.0.0.0:2775"
+DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
 PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
@@ -126,6 +129,13 @@ class Settings:
     # webhooks to loopback, private and link-local addresses (refused by default: a customer's URL must not
     # reach into simhost's own network)
     delivery_allow_private: bool = False
+    # outgoing mail for the e-mail channel: smtp://user:pass@host:port, smtp+starttls://..., smtps://...
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = DEFAULT_MAIL_FROM
+    # where the SMPP server, the web interface and REST API, and the metrics endpoint listen (host:port)
+    smpp_listen: str = DEFAULT_SMPP_LISTEN
+    http_listen: str = DEFAULT_HTTP_LISTEN
+    metrics_listen: str | None = None  # none: no metrics endpoint
     # from SIMHOST_MQTT_PASSWORD or --mqtt-password-file; it replaces a password in mqtt_url
     mqtt_password: str | None = field(default=None, repr=False)
 
@@ -143,6 +153,11 @@ class Settings:
             delivery_retry_s=_seconds("SIMHOST_DELIVERY_RETRY_S", DEFAULT_DELIVERY_RETRY_S),
             delivery_timeout_s=_seconds("SIMHOST_DELIVERY_TIMEOUT_S", DEFAULT_DELIVERY_TIMEOUT_S),
             delivery_allow_private=_flag("SIMHOST_DELIVERY_ALLOW_PRIVATE"),
+            smtp_url=os.environ.get("SIMHOST_SMTP") or None,
+            mail_from=os.environ.get("SIMHOST_MAIL_FROM") or DEFAULT_MAIL_FROM,
+            smpp_listen=os.environ.get("SIMHOST_SMPP_LISTEN") or DEFAULT_SMPP_LISTEN,
+            http_listen=os.environ.get("SIMHOST_HTTP_LISTEN") or DEFAULT_HTTP_LISTEN,
+            metrics_listen=os.environ.get("SIMHOST_METRICS_LISTEN") or None,
             mqtt_password=os.environ.get("SIMHOST_MQTT_PASSWORD") or None,
         )
 
