@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from simhost.delivery.models import DEAD, EMAIL, FAILED, HTTP, PENDING, SMPP, SMS, Delivery
+from simhost.delivery.channels import Result
+from simhost.delivery.models import DEAD, DELIVERED, EMAIL, FAILED, HTTP, PENDING, SMPP, SMS, Delivery, DeliveryAttempt
 from simhost.registry.models import Customer
+
+log = logging.getLogger("simhost.delivery")
+
+ERROR_MAX = 500
 
 
 def event_kind(message_kind: str | None) -> str:
@@ -51,3 +57,29 @@ def revive(session: Session, now: datetime, *, ids: Iterable[int] = (), owner: s
         query = query.where(Delivery.owner == owner)
     done = session.execute(query.values(state=PENDING, tries=0, next_try_at=now))
     return int(getattr(done, "rowcount", 0) or 0)
+
+
+def record_try(session: Session, delivery_id: int, tries_before: int, outcome: Result, now: datetime, *,
+               retry_s: float, max_tries: int, owner: str) -> str:
+    """Record one try of a pending delivery and move it on: delivered, stopped (failed), or due again after the
+    backoff (`retry_s` doubling), dead after `max_tries`; what became of it (delivered, failed, retry, dead)."""
+    tries = tries_before + 1
+    error = outcome.error[:ERROR_MAX] if outcome.error else None
+    values: dict[str, object] = {"tries": tries, "last_error": error}
+    result = outcome.state
+    if outcome.state == DELIVERED:
+        values.update(state=DELIVERED, delivered_at=now)
+    elif outcome.state == FAILED:
+        values.update(state=FAILED)
+    elif tries >= max_tries:
+        result = DEAD
+        values.update(state=DEAD)
+        log.warning("delivery %d to %s is dead after %d tries: %s", delivery_id, owner, tries, error)
+    else:
+        result = "retry"
+        values.update(next_try_at=now + timedelta(seconds=retry_s * 2 ** (tries - 1)))
+    session.execute(insert(DeliveryAttempt).values(delivery_id=delivery_id, at=now, result=result,
+                                                   status_code=outcome.status, error=error,
+                                                   latency_ms=outcome.latency_ms))
+    session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.state == PENDING).values(**values))
+    return result

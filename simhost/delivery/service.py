@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
 from simhost.delivery import channels
 from simhost.delivery.channels import Channel, Item, Result
-from simhost.delivery.models import DEAD, DELIVERED, FAILED, PENDING, Delivery, DeliveryAttempt
+from simhost.delivery.models import PENDING, Delivery
+from simhost.delivery.queue import record_try
 from simhost.delivery.webhook import WebhookChannel
 from simhost.registry.models import Customer, RoutedMessage
 
@@ -25,7 +26,6 @@ MAX_TRIES = 14
 WORKERS = 8
 POLL_S = 1.0
 DUE_BATCH = 500
-ERROR_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -191,33 +191,12 @@ class DeliveryService:
         self._finish(d, channel.deliver(item, datetime.now(UTC)))
 
     def _finish(self, d: Delivery, outcome: Result) -> None:
-        """Record the try and move the delivery on: done, stopped, or due again after the backoff (dead after
-        the last try)."""
-        state, status, error, latency_ms = outcome.state, outcome.status, outcome.error, outcome.latency_ms
-        now = datetime.now(UTC)
-        tries = d.tries + 1
-        values: dict[str, object] = {"tries": tries, "last_error": error[:ERROR_MAX] if error else None}
-        result = state
-        if state == DELIVERED:
-            values.update(state=DELIVERED, delivered_at=now)
-        elif state == FAILED:
-            values.update(state=FAILED)
-        elif tries >= self.max_tries:
-            result = DEAD
-            values.update(state=DEAD)
-            log.warning("delivery %d to %s is dead after %d tries: %s", d.id, d.owner, tries, error)
-        else:
-            result = "retry"
-            values.update(next_try_at=now + timedelta(seconds=self.retry_s * 2 ** (tries - 1)))
         with self.sessions.begin() as s:
-            s.execute(insert(DeliveryAttempt).values(delivery_id=d.id, at=now, result=result, status_code=status,
-                                                     error=error[:ERROR_MAX] if error else None,
-                                                     latency_ms=latency_ms))
-            s.execute(update(Delivery).where(Delivery.id == d.id, Delivery.state == PENDING).values(**values))
+            record_try(s, d.id, d.tries, outcome, datetime.now(UTC), retry_s=self.retry_s, max_tries=self.max_tries,
+                       owner=d.owner)
         with self.changed:
             self.tries += 1
             self.changed.notify_all()
-
 
 def standard_channels(settings: Settings, sessions: sessionmaker[Session], *, timeout_s: float,
                       allow_private: bool) -> list[Channel]:
