@@ -274,17 +274,21 @@ def port_list(obj: Context, as_json: bool) -> None:
 @click.option("--port-rescan", default=10.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
               help="How often the gateway looks for ports added or removed with `simhost port add/remove` "
                    "(it then starts again with them; the SIMs keep what arrives meanwhile); 0: never.")
+@click.option("--smpp-listen", default=None, metavar="HOST:PORT|off",
+              help="Where the SMPP server (part of the delivery service) listens for customers' binds "
+                   "[default: SIMHOST_SMPP_LISTEN or 0.0.0.0:2775].")
 @click.pass_obj
 @friendly_errors
 def run(obj: Context, only: str | None, router_group: str, router_id: str | None,
-        gateway_processes: int | None, port_rescan: float) -> None:
+        gateway_processes: int | None, port_rescan: float, smpp_listen: str | None) -> None:
     """Run the services in the foreground until SIGINT/SIGTERM.
 
     The gateway drives the registered ports and publishes what they receive on
     <prefix>/v1/inbound/<port>; the router assigns each message to its owner and publishes it on
     <prefix>/v1/owners/<login>/messages or <prefix>/v1/unrouted. Run several routers (on one
-    database) to share the load. The delivery service POSTs each routed message to its owner's
-    webhook (`simhost owner forward LOGIN --http-url URL`), retrying until it is taken.
+    database) to share the load. The delivery service delivers each routed message on every channel its
+    owner has (`simhost owner forward`): a signed webhook, e-mail, SMS to a phone, retrying until it is
+    taken; and its SMPP server hands messages to customers bound to it and takes their submit_sm.
     """
     sessions = obj.sessions()
     runner = None
@@ -303,10 +307,13 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
 
         router = Router(obj.settings, sessions, group=router_group, router_id=router_id)
     delivery = None
+    smpp = None
     if only in (None, "delivery"):
         from simhost.delivery.service import DeliveryService
+        from simhost.smpp.server import SmppServer
 
         delivery = DeliveryService(obj.settings, sessions)
+        smpp = SmppServer(obj.settings, sessions, listen=smpp_listen)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -318,6 +325,9 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     if delivery is not None:
         delivery.start()
         click.echo(f"delivery: {delivery.workers} workers, retries from {delivery.retry_s:g} s", err=True)
+    if smpp is not None and smpp.where is not None:
+        smpp.start()
+        click.echo(f"SMPP server: {smpp.where[0]}:{smpp.where[1]}", err=True)
     click.echo("running; stop with Ctrl-C", err=True)
     interval = port_rescan if runner is not None and port_rescan > 0 else None
     while not stop.wait(interval):
@@ -328,6 +338,8 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
             logging.getLogger("simhost.cli").exception("reloading the registered ports failed; trying again")
     if router is not None:
         router.stop()
+    if smpp is not None:
+        smpp.stop()
     if delivery is not None:
         delivery.stop()
     if runner is not None:

@@ -120,6 +120,13 @@ def _check_max_parts(max_parts: int) -> None:
         raise PduError(f"max_parts {max_parts} is not 1..{MAX_PARTS}")
 
 
+def split_text(text: str, encoding: Encoding = "auto") -> tuple[bool, list[bytes]]:
+    """(GSM 7-bit?, the parts' user data unpacked): septet values one per byte (the escape as its own septet,
+    never split from its character) or UTF-16BE (a character never split), each fitting one SMS with a
+    concatenation header (one part when the whole fits one SMS without it). SMPP carries them so."""
+    return _chunks(text, encoding)
+
+
 def _chunks(text: str, encoding: Encoding) -> tuple[bool, list[bytes]]:
     use_gsm7 = _choose_gsm7(text, encoding)
     return use_gsm7, _gsm7_chunks(text) if use_gsm7 else _ucs2_chunks(text)

@@ -25,6 +25,8 @@ from simhost.inputs import (
     HTTP_SECRET_MIN,
     HTTP_URL_MAX,
     SENDER_NAME_MAX,
+    SMPP_PASSWORD_MAX,
+    SMPP_PASSWORD_MIN,
     SMPP_SYSTEM_ID_MAX,
     bounded,
     shown,
@@ -41,7 +43,8 @@ from simhost.registry.snapshot import find_customer
 from simhost.registry.validate import ValidationError
 from simhost.router.directory import DEDICATED_KINDS, NUMBER_KINDS
 from simhost.security.acl import SERVICE_ROLES
-from simhost.security.mqttauth import hash_password, new_password
+from simhost.security.mqttauth import hash_password, new_password, new_smpp_password
+from simhost.smpp.text import LONG_MODES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -245,7 +248,10 @@ def owner_show(obj: Context, login: str, as_json: bool) -> None:
         c = _customer(s, login)
         slots = list(s.scalars(select(SimSlot).where(SimSlot.owner_id == c.id).order_by(SimSlot.msisdn)))
         data = _customer_json(c, len(slots))
-        data["forwarding"] = {"email": c.email, "http_url": c.http_url, "smpp_system_id": c.smpp_system_id,
+        data["forwarding"] = {"email": c.email, "http_url": c.http_url,
+                              "http_secret": "set" if c.http_secret else None, "smpp_system_id": c.smpp_system_id,
+                              "smpp_password": "set" if c.smpp_password_hash else None,
+                              "smpp_long_mode": (c.smpp_long_mode or "udh") if c.smpp_system_id else None,
                               "msisdn": c.forward_msisdn}
         data["numbers"] = [_slot_json(slot, c.login) for slot in slots]
     if as_json:
@@ -327,11 +333,18 @@ def owner_password(obj: Context, login: str, as_json: bool) -> None:
                    "for 24 hours.")
 @click.option("--smpp-system-id", default=None,
               help=f"SMPP account the customer binds with, at most {SMPP_SYSTEM_ID_MAX} characters ('' clears).")
+@click.option("--smpp-password", default=None,
+              help=f"The SMPP password, {SMPP_PASSWORD_MIN} to {SMPP_PASSWORD_MAX} printable ASCII characters "
+                   "(SMPP 3.4 allows no more); one is made and printed when the account has none.")
+@click.option("--smpp-long-mode", type=click.Choice(LONG_MODES), default=None,
+              help="How long messages reach the customer over SMPP: udh (concatenated parts, esm_class 0x40; the "
+                   "default) or payload (one deliver_sm with message_payload).")
 @click.option("--msisdn", default=None, help="Phone number each message is forwarded to as an SMS ('' clears).")
 @click.pass_obj
 @registry_errors
 def owner_forward(obj: Context, login: str, email: str | None, http_url: str | None, http_secret: str | None,
-                  rotate_http_secret: bool, smpp_system_id: str | None, msisdn: str | None) -> None:
+                  rotate_http_secret: bool, smpp_system_id: str | None, smpp_password: str | None,
+                  smpp_long_mode: str | None, msisdn: str | None) -> None:
     """Set where customer LOGIN's messages are forwarded besides its MQTT topic.
 
     Webhook requests are signed with the customer's secret (header X-Simhost-Signature); a secret is shown
@@ -357,17 +370,37 @@ def owner_forward(obj: Context, login: str, email: str | None, http_url: str | N
             raise ValidationError(f"the HTTP secret must be {HTTP_SECRET_MIN} to {HTTP_SECRET_MAX} printable "
                                   "characters without surrounding spaces")
     if smpp_system_id is not None:
-        changes["smpp_system_id"] = bounded(smpp_system_id, SMPP_SYSTEM_ID_MAX, "SMPP system_id") or None
+        bounded(smpp_system_id, SMPP_SYSTEM_ID_MAX, "SMPP system_id")
+        if smpp_system_id and (not smpp_system_id.isascii() or not smpp_system_id.isprintable()
+                               or smpp_system_id != smpp_system_id.strip()):
+            raise ValidationError("the SMPP system_id must be printable ASCII without surrounding spaces")
+        changes["smpp_system_id"] = smpp_system_id or None
+    if smpp_password is not None and not (SMPP_PASSWORD_MIN <= len(smpp_password) <= SMPP_PASSWORD_MAX
+                                          and smpp_password.isascii() and smpp_password.isprintable()):
+        raise ValidationError(f"the SMPP password must be {SMPP_PASSWORD_MIN} to {SMPP_PASSWORD_MAX} printable ASCII "
+                              "characters (an SMPP 3.4 password field holds 8)")
+    if smpp_long_mode is not None:
+        changes["smpp_long_mode"] = smpp_long_mode
     if msisdn is not None:
         changes["forward_msisdn"] = validate.msisdn(msisdn, obj.settings.region) if msisdn else None
-    if not changes and http_secret is None and not rotate_http_secret:
+    if not changes and http_secret is None and not rotate_http_secret and smpp_password is None:
         raise ValidationError("nothing to change: give --email, --http-url, --http-secret, --rotate-http-secret, "
-                              "--smpp-system-id or --msisdn")
+                              "--smpp-system-id, --smpp-password, --smpp-long-mode or --msisdn")
     made: str | None = None
+    smpp_made: str | None = None
     with obj.sessions().begin() as s:
         c = _customer(s, login)
+        wanted_id = changes.get("smpp_system_id")
+        if wanted_id and s.scalar(select(Customer.login).where(Customer.smpp_system_id == wanted_id,
+                                                               Customer.id != c.id)):
+            raise ValidationError(f"SMPP system_id {shown(wanted_id)} belongs to another customer")
         for key, value in changes.items():
             setattr(c, key, value)
+        if smpp_password is not None:
+            c.smpp_password_hash = hash_password(smpp_password)
+        elif c.smpp_system_id and not c.smpp_password_hash:
+            smpp_made = new_smpp_password()
+            c.smpp_password_hash = hash_password(smpp_made)
         if rotate_http_secret:
             if c.http_secret is None:
                 raise ValidationError(f"customer {c.login} has no HTTP secret to rotate: set a URL with --http-url")
@@ -381,12 +414,16 @@ def owner_forward(obj: Context, login: str, email: str | None, http_url: str | N
     shown_changes = [f"{k} {v or '(none)'}" for k, v in changes.items()]
     if http_secret is not None:
         shown_changes.append("http_secret set")
+    if smpp_password is not None:
+        shown_changes.append("smpp_password set")
     if shown_changes:
         click.echo(f"customer {c.login} forwarding: " + ", ".join(shown_changes))
     if made is not None:
         click.echo(f"webhook signing secret (shown only now): {made}")
         if rotate_http_secret:
             click.echo("the previous secret stays valid for 24 hours: requests carry both signatures until then")
+    if smpp_made is not None:
+        click.echo(f"SMPP password (shown only now): {smpp_made}")
 
 
 # ---- slot --------------------------------------------------------------------------------------------

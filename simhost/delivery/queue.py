@@ -17,6 +17,7 @@ from simhost.registry.models import Customer
 log = logging.getLogger("simhost.delivery")
 
 ERROR_MAX = 500
+MAX_TRIES = 14  # then a dead letter: with the first retry after 10 s, doubling, about two days
 
 
 def event_kind(message_kind: str | None) -> str:

@@ -16,13 +16,12 @@ from simhost.config import Settings
 from simhost.delivery import channels
 from simhost.delivery.channels import Channel, Item, Result
 from simhost.delivery.models import PENDING, Delivery
-from simhost.delivery.queue import record_try
+from simhost.delivery.queue import MAX_TRIES, record_try
 from simhost.delivery.webhook import WebhookChannel
 from simhost.registry.models import Customer, RoutedMessage
 
 log = logging.getLogger("simhost.delivery")
 
-MAX_TRIES = 14
 WORKERS = 8
 POLL_S = 1.0
 DUE_BATCH = 500

@@ -47,7 +47,8 @@ class Customer(Base):
     forward_msisdn: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("login", name="uq_customers_login"),)
+    __table_args__ = (UniqueConstraint("login", name="uq_customers_login"),
+                      Index("uq_customers_smpp_system_id", "smpp_system_id", unique=True))
 
 
 class SimSlot(Base):
