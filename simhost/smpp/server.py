@@ -81,6 +81,8 @@ class SmppServer:
         self.lease = timedelta(seconds=response_timeout_s * 2 + 10)
         self.address: tuple[str, int] | None = None  # where it listens, once it does
         self.listening = threading.Event()
+        # notified after every database step (a delivery recorded, a send stored): what tests wait on
+        self.changed = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._db = ThreadPoolExecutor(max_workers=4, thread_name_prefix="simhost-smpp-db")
@@ -144,7 +146,11 @@ class SmppServer:
 
     async def db(self, fn: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db, fn, *args)
+        try:
+            return await loop.run_in_executor(self._db, fn, *args)
+        finally:
+            with self.changed:
+                self.changed.notify_all()
 
     # ---- submitted messages -------------------------------------------------------------------------
 
@@ -262,8 +268,9 @@ class _Session:
         for waiter in self.pending.values():
             if not waiter.done():
                 waiter.set_exception(_ClosedError())
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        others = [t for t in self.tasks if t is not asyncio.current_task()]
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()

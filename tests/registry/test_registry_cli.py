@@ -160,8 +160,8 @@ def test_owner_list_show_flags_password_and_forwarding(cli: Cli) -> None:
     cli.ok("owner", "forward", "acme", "--email", "ops@acme.test", "--http-url", "https://acme.test/sms",
            "--msisdn", "8 916 123-45-67")
     assert cli.json("owner", "show", "acme")["forwarding"] == {
-        "email": "ops@acme.test", "http_url": "https://acme.test/sms", "smpp_system_id": None,
-        "msisdn": "+79161234567"}
+        "email": "ops@acme.test", "http_url": "https://acme.test/sms", "http_secret": "set", "smpp_system_id": None,
+        "smpp_password": None, "smpp_long_mode": None, "msisdn": "+79161234567"}
     assert "not an http:// or https:// URL" in cli.fails("owner", "forward", "acme", "--http-url", "ftp://x")
 
     for command in ("show", "verify", "enable", "disable", "password"):
