@@ -26,7 +26,8 @@ MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
 PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
 URL_SHOWN_MAX = 120
-PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:)[^@/]*@")
+# the password runs to the URL's last @: a password given raw may hold / and @ (over-masking is harmless)
+PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:).*@")
 
 
 class ConfigError(ValueError):
