@@ -284,7 +284,8 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     <prefix>/v1/inbound/<port>; the router assigns each message to its owner and publishes it on
     <prefix>/v1/owners/<login>/messages or <prefix>/v1/unrouted. Run several routers (on one
     database) to share the load. The delivery service POSTs each routed message to its owner's
-    webhook (`simhost owner forward LOGIN --http-url URL`), retrying until it is taken.
+    webhook (`simhost owner forward LOGIN --http-url URL`) and mails it to its e-mail addresses (--email,
+    through SIMHOST_SMTP), retrying until it is taken.
     """
     sessions = obj.sessions()
     runner = None
