@@ -26,7 +26,8 @@ MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
 PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
 URL_SHOWN_MAX = 120
-PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:)[^@/]*@")
+# the password runs to the URL's last @: a password given raw may hold / and @ (over-masking is harmless)
+PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:).*@")
 
 
 class ConfigError(ValueError):
@@ -132,6 +133,8 @@ class Settings:
     # outgoing mail for the e-mail channel: smtp://user:pass@host:port, smtp+starttls://..., smtps://...
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str = DEFAULT_MAIL_FROM
+    # a CA bundle trusted for the SMTP server's certificate instead of the system's (a private CA, a test server)
+    smtp_cafile: str | None = None
     # where the SMPP server, the web interface and REST API, and the metrics endpoint listen (host:port)
     smpp_listen: str = DEFAULT_SMPP_LISTEN
     http_listen: str = DEFAULT_HTTP_LISTEN
@@ -155,6 +158,7 @@ class Settings:
             delivery_allow_private=_flag("SIMHOST_DELIVERY_ALLOW_PRIVATE"),
             smtp_url=os.environ.get("SIMHOST_SMTP") or None,
             mail_from=os.environ.get("SIMHOST_MAIL_FROM") or DEFAULT_MAIL_FROM,
+            smtp_cafile=os.environ.get("SIMHOST_SMTP_CAFILE") or None,
             smpp_listen=os.environ.get("SIMHOST_SMPP_LISTEN") or DEFAULT_SMPP_LISTEN,
             http_listen=os.environ.get("SIMHOST_HTTP_LISTEN") or DEFAULT_HTTP_LISTEN,
             metrics_listen=os.environ.get("SIMHOST_METRICS_LISTEN") or None,
