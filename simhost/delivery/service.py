@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from simhost.config import Settings
 from simhost.delivery import channels
 from simhost.delivery.channels import Channel, Item, Result
+from simhost.delivery.forward import ForwardChannel
 from simhost.delivery.models import DEAD, DELIVERED, FAILED, PENDING, Delivery, DeliveryAttempt
 from simhost.delivery.webhook import WebhookChannel
 from simhost.registry.models import Customer, RoutedMessage
@@ -222,8 +223,7 @@ class DeliveryService:
 def standard_channels(settings: Settings, sessions: sessionmaker[Session], *, timeout_s: float,
                       allow_private: bool) -> list[Channel]:
     """The channels the workers serve (SMPP is served by the SMPP server, to bound customers)."""
-    del sessions  # for the channels that queue through the database
-    return [WebhookChannel(timeout_s=timeout_s, allow_private=allow_private)]
+    return [WebhookChannel(timeout_s=timeout_s, allow_private=allow_private), ForwardChannel(settings, sessions)]
 
 
 def _settings_of(c: Customer) -> channels.Customer:
