@@ -19,7 +19,7 @@ from simhost.inputs import InputError
 from simhost.registry import validate
 from simhost.registry.models import Customer, SimSlot
 from simhost.router.directory import DEDICATED_KINDS
-from simhost.sending.models import DELIVERED, QUEUED, SENDING, SENT, Send
+from simhost.sending.models import DELIVERED, FAILED, QUEUED, SENDING, SENT, Send
 from simhost.sending.requests import CLIENT_ID_MAX, SHARED, TEXT_MAX, RequestError, SendRequest, accept
 from simhost.topics import Topics
 from simhost_drivers.pdu.encoder import count_parts
@@ -30,14 +30,16 @@ log = logging.getLogger("simhost.delivery")
 SOURCE = "forward"
 CLIENT_ID_PREFIX = "forward:"
 FORWARDED_KINDS = ("sms", "call")
+REFUSED_CODES = ("refused", "no-port")  # a send failed with these never had a part on the air
 
 
-def client_id(message_id: str) -> str:
-    """The send's idempotency key: every try of one message's forward is the same send."""
-    key = CLIENT_ID_PREFIX + message_id
-    if len(key) <= CLIENT_ID_MAX:
-        return key
-    return CLIENT_ID_PREFIX + hashlib.sha256(message_id.encode()).hexdigest()
+def client_id(message_id: str, anew: int = 0) -> str:
+    """The send's idempotency key: every try of one message's forward asks for the same send. `anew` counts the
+    sends refused before it (none of which went on the air): a delivery revived after a refusal asks anew."""
+    prefix = CLIENT_ID_PREFIX if not anew else f"forward-{anew}:"
+    if len(prefix + message_id) <= CLIENT_ID_MAX:
+        return prefix + message_id
+    return prefix + hashlib.sha256(message_id.encode()).hexdigest()
 
 
 def forward_text(sender: str, text: str, max_parts: int) -> str:
@@ -105,8 +107,11 @@ class ForwardChannel:
                 log.info("delivery %d of %s to %s not forwarded: %s", item.delivery_id, item.message_id,
                          item.owner, refusal)
                 return Result.failed(refusal)
-            request = SendRequest(item.owner, self._from(s, item.owner, payload), phone, self._text(payload),
-                                  report=True, client_id=client_id(item.message_id))
+            owner_id = s.scalar(select(Customer.id).where(Customer.login == item.owner))
+            if owner_id is None:
+                return Result.failed(f"customer {item.owner} no longer exists")
+            request = SendRequest(item.owner, self._from(s, owner_id, payload), phone, self._text(payload),
+                                  report=True, client_id=self._client_id(s, owner_id, item.message_id))
             try:
                 send, _created = accept(s, request, region=self.settings.region, source=SOURCE, topics=self.topics,
                                         max_parts=self.settings.send_max_parts, now=now)
@@ -124,7 +129,7 @@ class ForwardChannel:
         None."""
         kind = payload.get("kind")
         if kind not in FORWARDED_KINDS:  # a status report above all: forwarding one could start a loop
-            return f"loop guard: a {str(kind)[:32]!r} message is neither an SMS nor a call"
+            return f"loop guard: kind {str(kind)[:32]!r} is neither an SMS nor a call"
         sender = normal_number(str(payload.get("sender") or ""), self.settings.region)
         if sender is None:
             return None
@@ -134,7 +139,17 @@ class ForwardChannel:
             return f"loop guard: the sender {sender} is one of simhost's numbers"
         return None
 
-    def _from(self, s: Session, owner: str, payload: dict[str, object]) -> str:
+    def _client_id(self, s: Session, owner_id: int, message_id: str) -> str:
+        """The key of the message's send: the first one's, or after sends refused at intake the next one's."""
+        anew = 0
+        while True:
+            key = client_id(message_id, anew)
+            prior = s.scalar(select(Send).where(Send.owner_id == owner_id, Send.client_id == key))
+            if prior is None or not _refused(prior):
+                return key
+            anew += 1
+
+    def _from(self, s: Session, owner_id: int, payload: dict[str, object]) -> str:
         """The number the message arrived on when the customer may send from it now (ours, enabled, in a port,
         shared or its own), else "shared"."""
         number = normal_number(str(payload.get("number") or ""), self.settings.region)
@@ -143,11 +158,14 @@ class ForwardChannel:
         slot = s.scalar(select(SimSlot).where(SimSlot.msisdn == number))
         if slot is None or not slot.enabled or not slot.port:
             return SHARED
-        if slot.kind in DEDICATED_KINDS:
-            owner_id = s.scalar(select(Customer.id).where(Customer.login == owner))
-            if slot.owner_id != owner_id:
-                return SHARED
+        if slot.kind in DEDICATED_KINDS and slot.owner_id != owner_id:
+            return SHARED
         return number
+
+
+def _refused(send: Send) -> bool:
+    """Whether the send was refused before any part of it went on the air (at intake, or as unencodable)."""
+    return send.state == FAILED and send.reason_code in REFUSED_CODES
 
 
 def _result(send: Send, latency_ms: int) -> Result:

@@ -160,7 +160,7 @@ def test_the_loop_guard_stops_messages_from_the_forward_phone_or_our_numbers(tmp
         on_air = f.on_air()
     assert errors[0] == f"loop guard: the sender {PHONE} is the customer's forward phone"
     assert errors[1] == f"loop guard: the sender {f.rig.number} is one of simhost's numbers"
-    assert errors[2] == "loop guard: a 'undecodable' message is neither an SMS nor a call"
+    assert errors[2] == "loop guard: kind 'undecodable' is neither an SMS nor a call"
     assert sends == []
     assert on_air == []
 
@@ -176,6 +176,24 @@ def test_a_send_refused_at_intake_fails_the_delivery_with_the_reason(tmp_path: P
     assert (send.state, send.requested_from) == ("failed", "shared")
     assert error == f"send {send.id} failed (refused): no shared number is registered and enabled"
     assert on_air == []
+
+
+def test_a_delivery_revived_after_a_refusal_asks_for_a_new_send(tmp_path: Path) -> None:
+    """The refused send never went on the air: once the operator has put things right, a new one may."""
+    with forwarding(tmp_path, slot_kind="shared") as f:
+        cli(f.site.db_url, "slot", "disable", f.rig.number)
+        mid = f.route(number=PORTLESS)
+        assert "no shared number" in (f.wait(mid, FAILED).last_error or "")
+        cli(f.site.db_url, "slot", "enable", f.rig.number)
+        cli(f.site.db_url, "delivery", "retry", "--owner", "acme")
+        f.service.wake()
+        f.wait(mid, DELIVERED)
+        sends = {x.client_id: x.state for x in f.sends()}
+        texts = [(p.address.number, p.text) for p in f.on_air()]
+    assert sends.keys() == {f"forward:{mid}", f"forward-1:{mid}"}
+    assert sends[f"forward:{mid}"] == "failed"
+    assert sends[f"forward-1:{mid}"] in ("sent", "delivered")
+    assert texts == [(PHONE, f"{SENDER}: привет")]
 
 
 def test_a_number_that_cannot_send_gives_way_to_a_shared_one(tmp_path: Path) -> None:
@@ -213,6 +231,7 @@ def test_a_text_too_long_is_cut_with_an_ellipsis_to_the_part_limit() -> None:
 
 def test_the_client_id_fits_however_long_the_message_id() -> None:
     assert client_id("abc") == "forward:abc"
+    assert client_id("abc", 2) == "forward-2:abc"
     long = client_id("m" * CLIENT_ID_MAX)
     assert len(long) <= CLIENT_ID_MAX
     assert long == client_id("m" * CLIENT_ID_MAX) != client_id("m" * (CLIENT_ID_MAX - 1) + "n")
