@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from simhost.config import Settings
 from simhost.delivery import channels
 from simhost.delivery.channels import Channel, Item, Result
+from simhost.delivery.forward import ForwardChannel
 from simhost.delivery.mail import MailChannel
 from simhost.delivery.models import PENDING, Delivery
 from simhost.delivery.queue import MAX_TRIES, record_try
@@ -202,8 +203,8 @@ def standard_channels(settings: Settings, sessions: sessionmaker[Session], *, ti
                       allow_private: bool) -> list[Channel]:
     """The channels the workers serve (SMPP is served by the SMPP server, to bound customers); e-mail when an SMTP
     server is set, its settings checked here so that a mistake stops `simhost run` at once (a ConfigError)."""
-    del sessions  # for the channels that queue through the database
-    served: list[Channel] = [WebhookChannel(timeout_s=timeout_s, allow_private=allow_private)]
+    served: list[Channel] = [WebhookChannel(timeout_s=timeout_s, allow_private=allow_private),
+                             ForwardChannel(settings, sessions)]
     if settings.smtp_url:
         served.append(MailChannel.from_settings(settings, timeout_s=timeout_s))
     return served

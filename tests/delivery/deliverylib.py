@@ -132,13 +132,14 @@ class Site:
                 self.secrets[login] = line[len(SECRET_RE_PREFIX):]
         return out
 
-    def route(self, owner: str, *, kind: str = "sms", status: str = "routed") -> str:
+    def route(self, owner: str, *, kind: str = "sms", status: str = "routed", **fields: Any) -> str:
         """A routed message recorded as the router records it: the decision and its deliveries in one
-        transaction."""
+        transaction; `fields` replace the payload's (sender, number, text)."""
         mid = f"test-{uuid.uuid4().hex}"
         now = datetime.now(UTC)
         payload = {"schema": 1, "id": mid, "kind": kind, "owner": owner, "number": "+79000000002",
-                   "text": "[CALL]" if kind == "call" else "привет", "received_at": now.isoformat()}
+                   "sender": "+79161111111", "sender_type": "international",
+                   "text": "[CALL]" if kind == "call" else "привет", "received_at": now.isoformat(), **fields}
         row = {"id": mid, "kind": kind, "status": status, "owner": owner, "received_at": now, "routed_at": now,
                "topic": f"simhost/v1/owners/{owner}/messages", "payload": json.dumps(payload, ensure_ascii=False)}
         with self.sessions.begin() as s:

@@ -72,8 +72,10 @@ class SendRig:
 
 
 @contextmanager
-def send_rig(tmp_path: Path, profile: str, *, cnmi: str | None = None, **worker_options: Any) -> Iterator[SendRig]:
-    """`cnmi`: the AT+CNMI parameters the driver sets instead of its family's first choice."""
+def send_rig(tmp_path: Path, profile: str, *, cnmi: str | None = None, slot_kind: str = "virtual",
+             **worker_options: Any) -> Iterator[SendRig]:
+    """`cnmi`: the AT+CNMI parameters the driver sets instead of its family's first choice; `slot_kind`: the port's
+    SIM is acme's virtual number, or a shared one."""
     bank = Bank(tmp_path / "bank", ports=1, profiles=(profile,), seed=5, timing=Timing(report_delay_s=REPORT_DELAY_S))
     bank.start()
     modem = bank.ports[0]
@@ -83,8 +85,9 @@ def send_rig(tmp_path: Path, profile: str, *, cnmi: str | None = None, **worker_
     cli(db, "port", "add", "port01", "--url", modem.path)
     cli(db, "owner", "add", "acme", "--verified")
     cli(db, "owner", "add", "beta", "--verified")
+    owner = ("--owner", "acme") if slot_kind != "shared" else ()
     cli(db, "slot", "add", "--bank", "1", "--slot", "1", "--iccid", slot["iccid"], "--msisdn", slot["msisdn"],
-        "--kind", "virtual", "--owner", "acme", "--port", "port01")
+        "--kind", slot_kind, *owner, "--port", "port01")
     engine = make_engine(db)
     cond = threading.Condition()
     outcomes: list[OutboxRow] = []
