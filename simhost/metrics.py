@@ -26,7 +26,7 @@ from simhost.config import ConfigError
 from simhost.inputs import shown
 
 log = logging.getLogger("simhost.metrics")
-disable_created_metrics()  # the `_created` series of every counter and histogram: noise nobody here reads
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the `_created` series of every counter and histogram: noise nobody here reads
 
 # Seconds. Receiving is bound by the serial line (about 11 ms for one message at 115200 baud) and a commit;
 # routing by a database transaction; a delivery try by the customer's endpoint (it times out after 10 s).
