@@ -30,6 +30,7 @@ from simhost.inputs import (
     shown,
     utf8,
 )
+from simhost.logs import LOG_FORMATS, setup_logging
 from simhost.models import Port
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,17 +121,23 @@ class LazyGroup(click.Group):
               help="MQTT topic prefix [default simhost].")
 @click.option("--region", envvar="SIMHOST_REGION", default=None,
               help="Default region for phone numbers without a country code [default RU].")
-@click.option("-v", "--verbose", count=True, help="More logging (-vv: AT wire trace).")
+@click.option("-v", "--verbose", count=True,
+              help="More logging: -v a line per message received, routed and delivered and per port state change; "
+                   "-vv debugging; -vvv the AT wire trace.")
+@click.option("--log-format", envvar="SIMHOST_LOG_FORMAT", type=click.Choice(LOG_FORMATS), default="text",
+              show_default=True,
+              help="text, or json: one JSON object per line (time, level, logger, message and the event's fields) "
+                   "[env SIMHOST_LOG_FORMAT].")
 @click.pass_context
 def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_password_file: str | None,
-         topic_prefix: str | None, region: str | None, verbose: int) -> None:
+         topic_prefix: str | None, region: str | None, verbose: int, log_format: str) -> None:
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose)
     if level is None:
         from simhost_drivers.at.trace import TRACE  # the drivers' wire level; loaded only when asked for
 
         level = TRACE
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level, log_format)
     # migrations run on every start; their progress lines only matter when debugging
     logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
     settings = Settings.from_env()

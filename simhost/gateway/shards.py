@@ -21,6 +21,7 @@ from simhost.backoff import Backoff
 from simhost.config import Settings
 from simhost.gateway.spool import PortScope
 from simhost.gateway.worker import PortConfig
+from simhost.logs import current_format, setup_logging
 
 log = logging.getLogger("simhost.gateway.shards")
 
@@ -70,11 +71,11 @@ def plan_shards(ports: Sequence[PortConfig], processes: int) -> list[Shard]:
     return shards
 
 
-def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int) -> None:
+def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int, log_format: str) -> None:
     """A gateway process: drive the shard's ports until SIGTERM/SIGINT (the body of each child)."""
     _die_with_parent()
     if not logging.getLogger().handlers:  # a spawned process starts without the parent's logging set up
-        logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_logging(log_level, log_format)
     from simhost.db import make_engine
     from simhost.gateway.service import Gateway
     from simhost.gateway.worker import open_port_driver
@@ -118,6 +119,7 @@ class ShardedGateway:
         self.shards = list(shards)
         self.base_id = base_id or socket.gethostname()
         self.log_level = logging.getLogger().getEffectiveLevel()
+        self.log_format = current_format()
         self.procs: dict[int, BaseProcess] = {}
         self._started_at: dict[int, float] = {}
         self._backoffs = {shard.index: Backoff(first_s=RESTART_FIRST_S, max_s=RESTART_MAX_S, stable_s=STABLE_AFTER_S)
@@ -133,7 +135,7 @@ class ShardedGateway:
 
     def _spawn(self, shard: Shard, context: Any) -> None:
         proc = context.Process(target=run_shard, name=f"simhost-gateway-{shard.index + 1}",
-                               args=(self.settings, shard, self.base_id, self.log_level))
+                               args=(self.settings, shard, self.base_id, self.log_level, self.log_format))
         proc.start()
         self.procs[shard.index] = proc
         self._started_at[shard.index] = time.monotonic()
