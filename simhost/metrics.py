@@ -20,7 +20,7 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from simhost.config import ConfigError
 from simhost.inputs import shown
@@ -116,22 +116,21 @@ class LazyCollector:
 
 
 @contextmanager
-def bounded(engine: Engine, timeout_s: float = SCRAPE_QUERY_TIMEOUT_S) -> Iterator[Connection]:
-    """A read-only connection whose statements give up after `timeout_s` (PostgreSQL: statement_timeout; SQLite: a
-    progress handler interrupting the statement), so a scrape never hangs on a busy database."""
-    with engine.connect() as c:
-        raw = c.connection.driver_connection
-        if c.dialect.name == "postgresql":
-            c.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
-        elif c.dialect.name == "sqlite" and raw is not None:
-            deadline = time.monotonic() + timeout_s
-            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), SQLITE_PROGRESS_STEPS)
-        try:
-            yield c
-        finally:
-            if c.dialect.name == "sqlite" and raw is not None:
-                raw.set_progress_handler(None, SQLITE_PROGRESS_STEPS)
-            c.rollback()
+def bounded(c: Connection, timeout_s: float = SCRAPE_QUERY_TIMEOUT_S) -> Iterator[Connection]:
+    """`c` (in a transaction the caller rolls back) with its statements giving up after `timeout_s` (PostgreSQL:
+    statement_timeout for the transaction; SQLite: a progress handler interrupting the statement), so a scrape
+    never hangs on a busy database."""
+    raw = c.connection.driver_connection if c.dialect.name == "sqlite" else None
+    if c.dialect.name == "postgresql":
+        c.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+    elif raw is not None:
+        deadline = time.monotonic() + timeout_s
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), SQLITE_PROGRESS_STEPS)
+    try:
+        yield c
+    finally:
+        if raw is not None:
+            raw.set_progress_handler(None, SQLITE_PROGRESS_STEPS)
 
 
 @dataclass(frozen=True)

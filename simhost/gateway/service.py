@@ -373,7 +373,7 @@ class Gateway:
                                            else {})
             readings.append(PortReading(w.config.name, str(status.state), status.signal_dbm, storages,
                                         status.restarts))
-        with bounded(self.spool.engine) as c:
+        with self.spool.engine.connect() as conn, bounded(conn) as c:
             backlog = self.spool.backlog(c)
             queued = self.sends.queued_by_port(c, self._own_ports)
         return port_families(readings, [str(s) for s in PortState]) + backlog_families(backlog, queued)
