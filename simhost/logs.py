@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -40,6 +41,14 @@ def setup_logging(level: int, log_format: str = "text") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+def announce(line: str, logger: str = "simhost.run") -> None:
+    """A line the operator always sees on stderr, whatever the level (what runs, and where): plain, or as a JSON
+    object (level INFO) when the logs are JSON, so that every line stays one object."""
+    if current_format() == "json":
+        line = JsonFormatter().format(logging.LogRecord(logger, logging.INFO, "", 0, line, None, None))
+    print(line, file=sys.stderr, flush=True)
 
 
 def current_format() -> str:

@@ -21,7 +21,8 @@ from simhost.backoff import Backoff
 from simhost.config import Settings
 from simhost.gateway.spool import PortScope
 from simhost.gateway.worker import PortConfig
-from simhost.logs import current_format, setup_logging
+from simhost.logs import announce, current_format, setup_logging
+from simhost.metrics import Metrics, MetricsServer, offset_listen, serve
 
 log = logging.getLogger("simhost.gateway.shards")
 
@@ -84,11 +85,31 @@ def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int, lo
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    metrics = Metrics()
+    server = _serve_metrics(settings, shard, metrics)
     gateway = Gateway(settings, make_engine(settings.db_url), shard.ports, open_port_driver,
-                      gateway_id=shard.gateway_id(base_id), scope=shard.scope)
+                      gateway_id=shard.gateway_id(base_id), scope=shard.scope, metrics=metrics)
     gateway.start()
     stop.wait()
     gateway.stop()
+    if server is not None:
+        server.stop()
+
+
+def _serve_metrics(settings: Settings, shard: Shard, metrics: Metrics) -> MetricsServer | None:
+    """A gateway process's own metrics endpoint: the port of settings.metrics_listen plus the process's number (1,
+    2, ...), its address printed. One that cannot listen runs without it (the error logged): the messages matter
+    more than their count."""
+    if settings.metrics_listen is None:
+        return None
+    listen = offset_listen(settings.metrics_listen, shard.index + 1)
+    try:
+        server = serve(listen, metrics)
+    except OSError as exc:
+        log.error("%s: no metrics endpoint at %s: %s", shard.describe(), listen, exc)
+        return None
+    announce(f"metrics of {shard.describe()}: {server.url}", "simhost.gateway.shards")
+    return server
 
 
 def _die_with_parent() -> None:
