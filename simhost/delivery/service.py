@@ -101,7 +101,7 @@ class DeliveryService:
         """The queue's depth by channel, from the database (on each scrape)."""
         with self.sessions() as s, bounded(s.connection()) as c:
             pending = c.execute(select(Delivery.channel, func.count()).where(Delivery.state == PENDING)
-                                .group_by(Delivery.channel)).tuples()
+                                .group_by(Delivery.channel))
             return delivery_queue_families({str(channel): int(count) for channel, count in pending})
 
     def wake(self) -> None:

@@ -78,7 +78,7 @@ class SendQueue:
                  .group_by(Send.port))
         if ports is not None:
             query = query.where(Send.port.in_(sorted(ports)))
-        return {str(port): int(count) for port, count in c.execute(query).tuples()}
+        return {str(port): int(count) for port, count in c.execute(query)}
 
     def claim(self, port: str, iccid: str | None, now: datetime | None = None, *,
               daily_limit: int = 0) -> Claimed | None:
