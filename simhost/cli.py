@@ -30,6 +30,7 @@ from simhost.inputs import (
     shown,
     utf8,
 )
+from simhost.logs import LOG_FORMATS, announce, setup_logging
 from simhost.models import Port
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,17 +121,23 @@ class LazyGroup(click.Group):
               help="MQTT topic prefix [default simhost].")
 @click.option("--region", envvar="SIMHOST_REGION", default=None,
               help="Default region for phone numbers without a country code [default RU].")
-@click.option("-v", "--verbose", count=True, help="More logging (-vv: AT wire trace).")
+@click.option("-v", "--verbose", count=True,
+              help="More logging: -v a line per message received, routed and delivered and per port state change; "
+                   "-vv debugging; -vvv the AT wire trace.")
+@click.option("--log-format", envvar="SIMHOST_LOG_FORMAT", type=click.Choice(LOG_FORMATS), default="text",
+              show_default=True,
+              help="text, or json: one JSON object per line (time, level, logger, message and the event's fields) "
+                   "[env SIMHOST_LOG_FORMAT].")
 @click.pass_context
 def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_password_file: str | None,
-         topic_prefix: str | None, region: str | None, verbose: int) -> None:
+         topic_prefix: str | None, region: str | None, verbose: int, log_format: str) -> None:
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose)
     if level is None:
         from simhost_drivers.at.trace import TRACE  # the drivers' wire level; loaded only when asked for
 
         level = TRACE
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level, log_format)
     # migrations run on every start; their progress lines only matter when debugging
     logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
     settings = Settings.from_env()
@@ -271,6 +278,10 @@ def port_list(obj: Context, as_json: bool) -> None:
               callback=lambda _c, _p, v: _processes(v),
               help="Split the ports over N gateway processes (one process uses at most one core, about "
                    "1,500 msg/s); auto: one per 32 ports, no more than the cores.")
+@click.option("--metrics-listen", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics [env SIMHOST_METRICS_LISTEN; default: no "
+                   "endpoint]. With several gateway processes, process N serves its own at PORT+N; this one (router, "
+                   "delivery, a gateway in this process) at PORT. Port 0: any free port. The addresses are printed.")
 @click.option("--port-rescan", default=10.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
               help="How often the gateway looks for ports added or removed with `simhost port add/remove` "
                    "(it then starts again with them; the SIMs keep what arrives meanwhile); 0: never.")
@@ -280,7 +291,8 @@ def port_list(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 @friendly_errors
 def run(obj: Context, only: str | None, router_group: str, router_id: str | None,
-        gateway_processes: int | None, port_rescan: float, smpp_listen: str | None) -> None:
+        gateway_processes: int | None, metrics_listen: str | None, port_rescan: float,
+        smpp_listen: str | None) -> None:
     """Run the services in the foreground until SIGINT/SIGTERM.
 
     The gateway drives the registered ports and publishes what they receive on
@@ -290,6 +302,12 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     owner has (`simhost owner forward`): a signed webhook, e-mail, SMS to a phone, retrying until it is
     taken; and its SMPP server hands messages to customers bound to it and takes their submit_sm.
     """
+    from simhost.metrics import Metrics, parse_listen, serve
+
+    settings = replace(obj.settings, metrics_listen=metrics_listen or obj.settings.metrics_listen)
+    if settings.metrics_listen is not None:
+        parse_listen(utf8(settings.metrics_listen, "--metrics-listen (SIMHOST_METRICS_LISTEN)"))
+    metrics = Metrics()
     sessions = obj.sessions()
     runner = None
     if only in (None, "gateway"):
@@ -299,36 +317,46 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
         ports = load_ports(sessions)
         if not ports and only == "gateway":
             raise click.ClickException("no ports registered: add one with `simhost port add NAME --url URL`")
-        runner = GatewayRunner(obj.settings, obj.engine(), gateway_processes,
-                               announce=lambda line: click.echo(line, err=True))
+        runner = GatewayRunner(settings, obj.engine(), gateway_processes,
+                               announce=announce, metrics=metrics)
     router = None
     if only in (None, "router"):
         from simhost.router.service import Router
 
-        router = Router(obj.settings, sessions, group=router_group, router_id=router_id)
+        router = Router(settings, sessions, group=router_group, router_id=router_id, metrics=metrics)
     delivery = None
     smpp = None
     if only in (None, "delivery"):
         from simhost.delivery.service import DeliveryService
         from simhost.smpp.server import SmppServer
 
-        delivery = DeliveryService(obj.settings, sessions)
-        smpp = SmppServer(obj.settings, sessions, listen=smpp_listen)
+        delivery = DeliveryService(settings, sessions, metrics=metrics)
+        smpp = SmppServer(settings, sessions, listen=smpp_listen)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     if runner is not None:
         runner.start(ports)  # first: it may fork, which must happen before any other thread starts
+    server = None
+    if settings.metrics_listen is not None:
+        try:
+            server = serve(settings.metrics_listen, metrics)
+        except OSError as exc:
+            if runner is not None:
+                runner.stop()
+            raise click.ClickException(f"cannot serve metrics at {shown(settings.metrics_listen)}: "
+                                       f"{exc.strerror or exc}") from None
+        announce(f"metrics: {server.url}")
     if router is not None:
         router.start()
-        click.echo(f"router: group {router_group}, broker {obj.settings.mqtt}", err=True)
+        announce(f"router: group {router_group}, broker {obj.settings.mqtt}")
     if delivery is not None:
         delivery.start()
-        click.echo(f"delivery: {delivery.workers} workers, retries from {delivery.retry_s:g} s", err=True)
+        announce(f"delivery: {delivery.workers} workers, retries from {delivery.retry_s:g} s")
     if smpp is not None and smpp.where is not None:
         smpp.start()
-        click.echo(f"SMPP server: {smpp.where[0]}:{smpp.where[1]}", err=True)
-    click.echo("running; stop with Ctrl-C", err=True)
+        announce(f"SMPP server: {smpp.where[0]}:{smpp.where[1]}")
+    announce("running; stop with Ctrl-C")
     interval = port_rescan if runner is not None and port_rescan > 0 else None
     while not stop.wait(interval):
         assert runner is not None
@@ -344,3 +372,5 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
         delivery.stop()
     if runner is not None:
         runner.stop()
+    if server is not None:
+        server.stop()

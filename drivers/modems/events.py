@@ -35,17 +35,20 @@ def _now() -> datetime:
 
 @dataclass(frozen=True)
 class NewMessage:
-    """`+CMTI`: a message was stored in `memory` at `index`."""
+    """`+CMTI`: a message was stored in `memory` at `index`; `at` (monotonic) is when the line was read."""
 
     memory: str
     index: int
+    at: float = field(default_factory=_monotonic, compare=False)
 
 
 @dataclass(frozen=True)
 class DirectMessage:
-    """`+CMT`: a message routed to the terminal, not stored; it waits for an acknowledgement (AT+CNMA)."""
+    """`+CMT`: a message routed to the terminal, not stored; it waits for an acknowledgement (AT+CNMA). `at`
+    (monotonic) is when the line was read."""
 
     pdu: str
+    at: float = field(default_factory=_monotonic, compare=False)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from prometheus_client.metrics_core import Metric
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
@@ -20,6 +21,7 @@ from simhost.delivery.mail import MailChannel
 from simhost.delivery.models import PENDING, Delivery
 from simhost.delivery.queue import MAX_TRIES, record_try
 from simhost.delivery.webhook import WebhookChannel
+from simhost.metrics import LazyCollector, Metrics, bounded, delivery_queue_families
 from simhost.registry.models import Customer, RoutedMessage
 
 log = logging.getLogger("simhost.delivery")
@@ -49,8 +51,10 @@ class DeliveryService:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, workers: int = WORKERS,
                  timeout_s: float | None = None, retry_s: float | None = None, max_tries: int = MAX_TRIES,
                  poll_s: float = POLL_S, allow_private: bool | None = None,
-                 extra_channels: Sequence[Channel] = ()) -> None:
+                 extra_channels: Sequence[Channel] = (), metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.collector = LazyCollector("delivery", self._read_gauges, self.metrics)
         self.sessions = sessions
         self.workers = workers
         self.timeout_s = settings.delivery_timeout_s if timeout_s is None else timeout_s
@@ -75,6 +79,7 @@ class DeliveryService:
 
     def start(self) -> None:
         self.stopping.clear()
+        self.metrics.attach(self.collector)
         self._threads = [threading.Thread(target=self._dispatch_loop, name="simhost-delivery", daemon=True)]
         self._threads += [threading.Thread(target=self._work_loop, name=f"simhost-delivery-{i}", daemon=True)
                           for i in range(self.workers)]
@@ -91,6 +96,14 @@ class DeliveryService:
         for t in self._threads[1:]:
             t.join()
         self._threads = []
+        self.metrics.detach(self.collector)
+
+    def _read_gauges(self) -> list[Metric]:
+        """The queue's depth by channel, from the database (on each scrape)."""
+        with self.sessions() as s, bounded(s.connection()) as c:
+            pending = c.execute(select(Delivery.channel, func.count()).where(Delivery.state == PENDING)
+                                .group_by(Delivery.channel))
+            return delivery_queue_families({str(channel): int(count) for channel, count in pending})
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
@@ -179,22 +192,31 @@ class DeliveryService:
             customer = _settings_of(row.Customer) if row.Customer is not None else None
         channel = self.channels.get(d.channel)
         if channel is None:
-            self._finish(d, Result.failed(f"no deliverer for channel {d.channel!r}"))
+            self._finish(d, Result.failed(f"no deliverer for channel {d.channel!r}"), tried=False)
             return
         if customer is None:
-            self._finish(d, Result.failed(f"customer {d.owner} no longer exists"))
+            self._finish(d, Result.failed(f"customer {d.owner} no longer exists"), tried=False)
             return
         if not customer.enabled:
             self._finish(d, Result.failed(f"customer {d.owner} is disabled (`simhost delivery retry` sends it "
-                                          "once enabled again)"))
+                                          "once enabled again)"), tried=False)
             return
         item = Item(d.id, d.message_id, d.owner, d.kind, d.tries, row.payload, customer)
         self._finish(d, channel.deliver(item, datetime.now(UTC)))
 
-    def _finish(self, d: Delivery, outcome: Result) -> None:
+    def _finish(self, d: Delivery, outcome: Result, *, tried: bool = True) -> None:
+        """Record the try (`tried`: the channel made it, and its latency is measured, rather than it being stopped
+        before: no channel, a customer removed or disabled)."""
         with self.sessions.begin() as s:
-            record_try(s, d.id, d.tries, outcome, datetime.now(UTC), retry_s=self.retry_s, max_tries=self.max_tries,
-                       owner=d.owner)
+            result = record_try(s, d.id, d.tries, outcome, datetime.now(UTC), retry_s=self.retry_s,
+                                max_tries=self.max_tries, owner=d.owner)
+        latency_ms = outcome.latency_ms
+        self.metrics.delivery_tries.labels(d.channel, result).inc()
+        if tried:
+            self.metrics.delivery_seconds.labels(d.channel).observe(latency_ms / 1000)
+        log.info("delivery %d of message %s by %s: %s in %d ms", d.id, d.message_id, d.channel, result, latency_ms,
+                 extra={"delivery_id": d.id, "message_id": d.message_id, "channel": d.channel, "result": result,
+                        "latency_ms": latency_ms, "tries": d.tries + 1})
         with self.changed:
             self.tries += 1
             self.changed.notify_all()

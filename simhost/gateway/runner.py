@@ -11,6 +11,7 @@ from simhost.config import Settings
 from simhost.gateway.service import Gateway
 from simhost.gateway.shards import ShardedGateway, auto_processes, plan_shards
 from simhost.gateway.worker import PortConfig, open_port_driver
+from simhost.metrics import Metrics
 
 log = logging.getLogger("simhost.gateway.runner")
 
@@ -23,8 +24,9 @@ class GatewayRunner:
     """
 
     def __init__(self, settings: Settings, engine: Engine, processes: int | None,
-                 announce: Callable[[str], None] = log.warning) -> None:
+                 announce: Callable[[str], None] = log.warning, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()  # of a gateway in this process; each gateway process has its own
         self.announce = announce
         self.engine = engine
         self.processes = processes
@@ -61,7 +63,7 @@ class GatewayRunner:
         shards = plan_shards(ports, self.processes or auto_processes(len(ports)))
         service: Gateway | ShardedGateway
         if len(shards) == 1:
-            service = Gateway(self.settings, self.engine, ports, open_port_driver)
+            service = Gateway(self.settings, self.engine, ports, open_port_driver, metrics=self.metrics)
         else:
             # the first start forks before any other thread runs here; later ones start fresh interpreters
             method = "spawn" if self._started else "fork"

@@ -14,12 +14,15 @@ from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from prometheus_client import Counter
+from prometheus_client.metrics_core import Metric
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
 from simhost.gateway.spool import OutboxRow, PortScope, Spool
-from simhost.gateway.worker import DriverFactory, PortConfig, PortStatus, PortWorker
+from simhost.gateway.worker import DriverFactory, PortConfig, PortState, PortStatus, PortWorker
+from simhost.metrics import LazyCollector, Metrics, PortReading, backlog_families, bounded, port_families
 from simhost.models import Port
 from simhost.mqtt import AckingPublisher, make_client
 from simhost.payloads import PayloadError, parse_object
@@ -86,9 +89,11 @@ class OutboxRelay(threading.Thread):
     queue overflowed (broker away for long).
     """
 
-    def __init__(self, spool: Spool, settings: Settings, gateway_id: str) -> None:
+    def __init__(self, spool: Spool, settings: Settings, gateway_id: str, metrics: Metrics | None = None) -> None:
         super().__init__(name="simhost-relay", daemon=True)
         self.spool = spool
+        self.metrics = metrics or Metrics()
+        self._published_by_port: dict[str, Counter] = {}
         self.topics = Topics(settings.topic_prefix)
         self.confirm_timeout_s = settings.router_ack_timeout_s or None
         self._inbound_prefix = self.topics.inbound_all[:-1]
@@ -150,6 +155,8 @@ class OutboxRelay(threading.Thread):
         with self._lock:
             acked, self._acked = self._acked, []
             confirmed, self._confirmed = self._confirmed, []
+            topics = [row.topic for message_id in acked if (row := self._handed.get(message_id)) is not None]
+        self._count_published(topics)
         if self.confirm_timeout_s is None:
             self._finish(acked)
             return
@@ -166,6 +173,18 @@ class OutboxRelay(threading.Thread):
         # a confirmation of a row this process did not publish (another gateway process, an earlier run) also
         # says that row is safe
         self._finish(confirmed)
+
+    def _count_published(self, topics: list[str]) -> None:
+        """The metrics of the rows the broker has just acknowledged (published on `topics`)."""
+        for topic in topics:
+            if not topic.startswith(self._inbound_prefix):
+                self.metrics.outcomes_published.inc()
+                continue
+            port = topic[len(self._inbound_prefix):]
+            counter = self._published_by_port.get(port)
+            if counter is None:
+                counter = self._published_by_port[port] = self.metrics.published.labels(port)
+            counter.inc()
 
     def _finish(self, message_ids: list[str]) -> None:
         if not message_ids:
@@ -193,6 +212,7 @@ class OutboxRelay(threading.Thread):
                 self._tries[u.row.id] = u.tries + 1
         if not due:
             return
+        self.metrics.republished.inc(sum(1 for u in due if u.row.topic.startswith(self._inbound_prefix)))
         if now >= self._next_warning and not every:
             self._next_warning = now + UNCONFIRMED_WARNING_INTERVAL_S
             log.warning("%d message(s) not confirmed by a router in time; publishing them again (is a router "
@@ -277,12 +297,14 @@ class Gateway:
         gateway_id: str | None = None,
         worker_options: dict[str, Any] | None = None,
         scope: PortScope | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.gateway_id = gateway_id or socket.gethostname()
+        self.metrics = metrics or Metrics()
         self.spool = Spool(engine, self.topics, settings.region, scope=scope)
-        self.relay = OutboxRelay(self.spool, settings, self.gateway_id)
+        self.relay = OutboxRelay(self.spool, settings, self.gateway_id, self.metrics)
         self.spool.on_new_message = self.relay.notify_new
         self.status_client = make_client(
             settings.mqtt, f"simhost-gw-status-{self.gateway_id}",
@@ -295,9 +317,13 @@ class Gateway:
         options = {"send_gap_s": settings.send_gap_s, "send_daily_limit": settings.send_daily_limit,
                    **(worker_options or {})}
         self.workers = [
-            PortWorker(p, self.spool, open_driver, on_status=self._publish_status, sends=self.sends, **options)
+            PortWorker(p, self.spool, open_driver, on_status=self._publish_status, sends=self.sends,
+                       metrics=self.metrics, **options)
             for p in ports
         ]
+        # the whole bank's ports when this process has no scope; else its own (the others' are another's to count)
+        self._own_ports = None if scope is None else frozenset(p.name for p in ports)
+        self.collector = LazyCollector("gateway", self._read_gauges, self.metrics)
         self.stopping = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="simhost-gw-ticker", daemon=True)
         self._send_poller = threading.Thread(target=self._poll_sends, name="simhost-gw-sends", daemon=True)
@@ -335,6 +361,23 @@ class Gateway:
                 except Exception:
                     log.exception("reassembly expiry failed")
 
+    def _read_gauges(self) -> list[Metric]:
+        """The ports' gauges from the workers' statuses, the spool's backlog and the send queue from the database
+        (on each scrape)."""
+        readings = []
+        for w in self.workers:
+            status = w.status
+            storages = status.storages or ({status.storage_memory or "receive": (status.storage_used,
+                                                                                 status.storage_total)}
+                                           if status.storage_used is not None and status.storage_total is not None
+                                           else {})
+            readings.append(PortReading(w.config.name, str(status.state), status.signal_dbm, storages,
+                                        status.restarts))
+        with self.spool.engine.connect() as conn, bounded(conn) as c:
+            backlog = self.spool.backlog(c)
+            queued = self.sends.queued_by_port(c, self._own_ports)
+        return port_families(readings, [str(s) for s in PortState]) + backlog_families(backlog, queued)
+
     def _poll_sends(self) -> None:
         """Wake the workers whose ports have a send due (one query a second for all the ports)."""
         by_port = {w.config.name: w for w in self.workers}
@@ -349,6 +392,7 @@ class Gateway:
 
     def start(self) -> None:
         raise_open_files_limit(len(self.workers))
+        self.metrics.attach(self.collector)
         target = self.settings.mqtt
         self.status_client.connect_async(target.host, target.port)
         self.status_client.loop_start()
@@ -380,3 +424,4 @@ class Gateway:
             info.wait_for_publish(timeout=2.0)
         self.status_client.disconnect()
         self.status_client.loop_stop()
+        self.metrics.detach(self.collector)

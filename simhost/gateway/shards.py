@@ -21,6 +21,8 @@ from simhost.backoff import Backoff
 from simhost.config import Settings
 from simhost.gateway.spool import PortScope
 from simhost.gateway.worker import PortConfig
+from simhost.logs import announce, current_format, setup_logging
+from simhost.metrics import Metrics, MetricsServer, offset_listen, serve
 
 log = logging.getLogger("simhost.gateway.shards")
 
@@ -70,11 +72,11 @@ def plan_shards(ports: Sequence[PortConfig], processes: int) -> list[Shard]:
     return shards
 
 
-def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int) -> None:
+def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int, log_format: str) -> None:
     """A gateway process: drive the shard's ports until SIGTERM/SIGINT (the body of each child)."""
     _die_with_parent()
     if not logging.getLogger().handlers:  # a spawned process starts without the parent's logging set up
-        logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_logging(log_level, log_format)
     from simhost.db import make_engine
     from simhost.gateway.service import Gateway
     from simhost.gateway.worker import open_port_driver
@@ -83,11 +85,31 @@ def run_shard(settings: Settings, shard: Shard, base_id: str, log_level: int) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    metrics = Metrics()
+    server = _serve_metrics(settings, shard, metrics)
     gateway = Gateway(settings, make_engine(settings.db_url), shard.ports, open_port_driver,
-                      gateway_id=shard.gateway_id(base_id), scope=shard.scope)
+                      gateway_id=shard.gateway_id(base_id), scope=shard.scope, metrics=metrics)
     gateway.start()
     stop.wait()
     gateway.stop()
+    if server is not None:
+        server.stop()
+
+
+def _serve_metrics(settings: Settings, shard: Shard, metrics: Metrics) -> MetricsServer | None:
+    """A gateway process's own metrics endpoint: the port of settings.metrics_listen plus the process's number (1,
+    2, ...), its address printed. One that cannot listen runs without it (the error logged): the messages matter
+    more than their count."""
+    if settings.metrics_listen is None:
+        return None
+    listen = offset_listen(settings.metrics_listen, shard.index + 1)
+    try:
+        server = serve(listen, metrics)
+    except OSError as exc:
+        log.error("%s: no metrics endpoint at %s: %s", shard.describe(), listen, exc)
+        return None
+    announce(f"metrics of {shard.describe()}: {server.url}", "simhost.gateway.shards")
+    return server
 
 
 def _die_with_parent() -> None:
@@ -118,6 +140,7 @@ class ShardedGateway:
         self.shards = list(shards)
         self.base_id = base_id or socket.gethostname()
         self.log_level = logging.getLogger().getEffectiveLevel()
+        self.log_format = current_format()
         self.procs: dict[int, BaseProcess] = {}
         self._started_at: dict[int, float] = {}
         self._backoffs = {shard.index: Backoff(first_s=RESTART_FIRST_S, max_s=RESTART_MAX_S, stable_s=STABLE_AFTER_S)
@@ -133,7 +156,7 @@ class ShardedGateway:
 
     def _spawn(self, shard: Shard, context: Any) -> None:
         proc = context.Process(target=run_shard, name=f"simhost-gateway-{shard.index + 1}",
-                               args=(self.settings, shard, self.base_id, self.log_level))
+                               args=(self.settings, shard, self.base_id, self.log_level, self.log_format))
         proc.start()
         self.procs[shard.index] = proc
         self._started_at[shard.index] = time.monotonic()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from simhost.gateway.message import PortIdentity, build_call, build_sms, build_undecodable, content_id
 from simhost.models import Base, utcnow
@@ -44,6 +44,7 @@ class StoreResult:
     duplicate: bool
     message_id: str | None
     kind: str
+    parts: int = 1  # of the message that entered the outbox
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class Spool:
                         continue
                     message_id = self._assemble(c, batch, who, parts, now, missing=[])
                     last = max(batch.index[p.id] for p in parts if p.id in batch.index)
-                    results[last] = StoreResult(results[last].part_id, False, message_id, "sms")
+                    results[last] = StoreResult(results[last].part_id, False, message_id, "sms", len(parts))
             fresh = write_outbox(c, batch.outbox)
         self._announce(fresh)
         return results
@@ -338,6 +339,13 @@ class Spool:
             query = query.where(OUTBOX.c.id.not_in(exclude))
         with self.engine.connect() as c:
             return [OutboxRow(*r) for r in c.execute(query.order_by(OUTBOX.c.created_at).limit(limit))]
+
+    def backlog(self, c: Connection) -> int:
+        """How many outbox rows of this spool's ports are not done (for the metrics)."""
+        query = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+        if self.scope is not None:
+            query = query.where(self.scope.clause(OUTBOX.c.port))
+        return int(c.scalar(query) or 0)
 
     def mark_published(self, message_ids: Sequence[str]) -> None:
         if not message_ids:

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,6 +15,7 @@ from typing import Any
 from simhost.backoff import Backoff
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool, StoreResult
+from simhost.metrics import Metrics
 from simhost.sending.queue import TRANSIENT_SEND_CODES, SendQueue
 from simhost_drivers.at.errors import AtError, CommandError, MemoryFullError
 from simhost_drivers.modems import events as ev
@@ -157,6 +158,7 @@ class PortWorker(threading.Thread):
         send_gap_s: float = SEND_GAP_S,
         send_retry_s: float = SEND_RETRY_S,
         send_daily_limit: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(name=f"simhost-port-{config.name}", daemon=True)
         self.config = config
@@ -192,6 +194,9 @@ class PortWorker(threading.Thread):
         self._last_reset: float | None = None
         self._state_cond = threading.Condition()
         self._entries: dict[PortState, int] = {}
+        self.metrics = metrics or Metrics()
+        self._received_by_kind = {kind: self.metrics.received.labels(config.name, kind)
+                                  for kind in ("sms", "call", "undecodable", "status-report")}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -241,7 +246,10 @@ class PortWorker(threading.Thread):
                 self.log.debug("closing driver: %s", exc)
 
     def _set_state(self, state: PortState) -> None:
-        if self.status.state != state:
+        previous = self.status.state
+        if previous != state:
+            self.log.info("port %s: %s -> %s", self.config.name, previous, state,
+                          extra={"port": self.config.name, "state": str(state), "previous_state": str(previous)})
             with self._state_cond:
                 self.status.state = state
                 self.status.since = datetime.now(UTC).isoformat()
@@ -388,19 +396,20 @@ class PortWorker(threading.Thread):
         match event:
             case _SendDue():
                 self._send_wanted = True
-            case ev.NewMessage(memory, index):
-                new = self._more_new([(memory, index)])
+            case ev.NewMessage(memory, index, at):
+                new = self._more_new({(memory, index): at})
                 if len(new) > 1:
                     # one listing per memory named reads them all in one round trip instead of one AT+CMGR each
-                    self._sweep(list(dict.fromkeys(memory for memory, _ in new)))
+                    self._sweep(list(dict.fromkeys(memory for memory, _ in new)), notified=new)
                 else:
-                    self._read_and_store(*new[0])
-            case ev.DirectMessage(pdu):
-                self.spool.store_pdu(self._who(), pdu)
-                self.status.received += 1
+                    self._read_and_store(memory, index, at)
+            case ev.DirectMessage(pdu, at):
+                self._received([self.spool.store_pdu(self._who(), pdu)], [at])
                 self.driver.ack_direct()
             case ev.DirectReport(pdu):
-                self._match_reports([pdu], [self.spool.store_pdu(self._who(), pdu)])
+                result = self.spool.store_pdu(self._who(), pdu)
+                self._received([result])
+                self._match_reports([pdu], [result])
                 self.driver.ack_direct()
             case ev.StoredReport(memory, index):
                 self._read_and_store(memory, index)
@@ -545,12 +554,14 @@ class PortWorker(threading.Thread):
             # the answer's stamp, taken on the reader thread: lines read before it are this call's
             answered_at = getattr(self._driver, "last_answer_at", None) or time.monotonic()
             self.calls.hung_up(call, answered_at, refused=not done)
-            self.spool.store_call(self._who(), call.caller, call.caller_type, when)
+            message_id = self.spool.store_call(self._who(), call.caller, call.caller_type, when)
             self.status.calls += 1
+            self._received([StoreResult(message_id, False, message_id, "call")])
 
-    def _more_new(self, new: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """`new` (memory, index) and those of the new-message notifications queued right behind them (a burst
-        is then read with one listing per memory); stops at the first other event, which is put back in front."""
+    def _more_new(self, new: dict[tuple[str, int], float]) -> dict[tuple[str, int], float]:
+        """`new` ((memory, index) -> when notified) and the new-message notifications queued right behind them (a
+        burst is then read with one listing per memory); stops at the first other event, which is put back in
+        front."""
         while True:
             try:
                 event = self.events.get_nowait()
@@ -561,16 +572,16 @@ class PortWorker(threading.Thread):
             if not isinstance(event, ev.NewMessage):
                 self._pushed_back = event
                 return new
-            if (event.memory, event.index) not in new:
-                new.append((event.memory, event.index))
+            new.setdefault((event.memory, event.index), event.at)
 
-    def _read_and_store(self, memory: str, index: int) -> None:
-        """Read, commit and delete the message a +CMTI/+CDSI announced in `memory` at `index`."""
+    def _read_and_store(self, memory: str, index: int, notified_at: float | None = None) -> None:
+        """Read, commit and delete the message a +CMTI/+CDSI (read at `notified_at`) announced in `memory` at
+        `index`."""
         driver = self.driver
         stored = driver.read_message(index, memory=memory)
         if stored is not None:
             result = self.spool.store_pdu(self._who(), stored.pdu)
-            self._count([result])
+            self._received([result], [notified_at])
             self._match_reports([stored.pdu], [result])
             driver.delete_message(index, memory=memory)
         driver.restore_memory()
@@ -581,12 +592,29 @@ class PortWorker(threading.Thread):
                           index, total, memory)
             self._sweep([memory])
 
-    def _count(self, results: list[StoreResult]) -> None:
-        self.status.received += sum(1 for r in results if r.kind != "status-report")
+    def _received(self, results: Sequence[StoreResult], notified_at: Sequence[float | None] = ()) -> None:
+        """Count what was just committed (the port status, the metrics) and log each message that entered the
+        outbox; an SMS whose notification was read at `notified_at` (one per result, or none) has its latency
+        measured."""
+        self.status.received += sum(1 for r in results if r.kind not in ("status-report", "call"))
+        committed_at = time.monotonic()
+        for n, result in enumerate(results):
+            if result.duplicate or (result.message_id is None and result.kind != "status-report"):
+                continue  # a part of a message still incomplete, or one stored before
+            self._received_by_kind[result.kind].inc()
+            at = notified_at[n] if notified_at else None
+            if at is not None and result.kind == "sms":
+                self.metrics.receive_seconds.observe(committed_at - at)
+            if self.log.isEnabledFor(logging.INFO):
+                message_id = result.message_id or result.part_id
+                self.log.info("port %s: received %s %s (%d part(s))", self.config.name, result.kind, message_id,
+                              result.parts, extra={"port": self.config.name, "message_id": message_id,
+                                                   "kind": result.kind, "parts": result.parts})
 
-    def _sweep(self, memories: list[str] | None = None) -> None:
+    def _sweep(self, memories: list[str] | None = None,
+               notified: Mapping[tuple[str, int], float] | None = None) -> None:
         """Read, commit and delete everything (stat 4 = all) in `memories`, by default in every memory the modem
-        offers; then read from the receive storage again."""
+        offers; then read from the receive storage again. `notified`: when the messages announced were."""
         driver = self.driver
         names = memories or list(driver.storages) or ([driver.memory] if driver.memory else [])
         # the memory selected now first: the common case needs no AT+CPMS at all
@@ -604,7 +632,7 @@ class PortWorker(threading.Thread):
             # one transaction for the whole listing, committed before the first AT+CMGD
             pdus = [stored.pdu for stored in found]
             results = self.spool.store_pdus(self._who(), pdus)
-            self._count(results)
+            self._received(results, [notified.get((name, stored.index)) for stored in found] if notified else ())
             self._match_reports(pdus, results)
             for stored in found:
                 driver.delete_message(stored.index)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
 from simhost.delivery.queue import enqueue
+from simhost.metrics import Metrics
 from simhost.mqtt import AckingPublisher, broker_link, make_client, service_client_id, taken_over
 from simhost.payloads import PayloadError, parse_object
 from simhost.registry.models import Customer, RoutedMessage, SentLog, current_version
@@ -53,6 +54,7 @@ class _Incoming:
     payload: bytes
     mid: int
     qos: int
+    at: float | None = None  # monotonic, when it arrived from the broker
 
 
 @dataclass
@@ -63,6 +65,7 @@ class _Output:
     mids: list[int] = field(default_factory=list)
     retain: bool = False
     port: str | None = None  # the port whose gateway waits for the router's confirmation of this message
+    arrived_at: float | None = None  # monotonic, when the inbound message arrived
 
 
 def _bad_key(m: _Incoming) -> str:
@@ -114,8 +117,10 @@ class Router:
         group: str = "routers",
         reply_window: timedelta = REPLY_WINDOW,
         refresh_interval_s: float = REFRESH_INTERVAL_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.sessions = sessions
         self.topics = Topics(settings.topic_prefix)
         self.router_id = router_id or socket.gethostname()
@@ -201,7 +206,7 @@ class Router:
                         self.settings.mqtt, reason)
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._incoming.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+        self._incoming.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.monotonic()))
 
     def _on_published(self, key: str) -> None:
         self._acked.put(key)
@@ -385,8 +390,8 @@ class Router:
             decided[key][0].mids.append(m.mid)
             return
         payload = self._bad_payload(key, m, reason)
-        decided[key] = (_Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False), [m.mid]),
-                        None, payload)
+        decided[key] = (_Output(key, self.topics.unrouted, json.dumps(payload, ensure_ascii=False), [m.mid],
+                                arrived_at=m.at), None, payload)
 
     def _store_each(self, decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]]) -> None:
         """Store and publish the batch in one transaction; should the database refuse one message's row (a value
@@ -412,7 +417,8 @@ class Router:
                 refused = _Incoming(out.topic, json.dumps(message, ensure_ascii=False).encode(), 0, 0)
                 payload = self._bad_payload(bad_key, refused, reason)
                 self._store_and_publish({bad_key: (_Output(bad_key, self.topics.unrouted,
-                                                           json.dumps(payload, ensure_ascii=False), out.mids),
+                                                           json.dumps(payload, ensure_ascii=False), out.mids,
+                                                           arrived_at=out.arrived_at),
                                                    None, payload)})
 
     def _ack(self, m: _Incoming) -> None:
@@ -430,7 +436,8 @@ class Router:
         payload = routed_payload(message, decision)
         topic = self.topics.owner_messages(decision.owner) if decision.status == "routed" and decision.owner \
             else self.topics.unrouted
-        out = _Output(key, topic, json.dumps(payload, ensure_ascii=False), port=m.topic[len(self._inbound_prefix):])
+        out = _Output(key, topic, json.dumps(payload, ensure_ascii=False), port=m.topic[len(self._inbound_prefix):],
+                      arrived_at=m.at)
         return key, out, decision, message
 
     def _bad_payload(self, key: str, m: _Incoming, reason: str) -> dict[str, Any]:
@@ -445,6 +452,7 @@ class Router:
     def _store_and_publish(self, decided: dict[str, tuple[_Output, Decision | None, dict[str, Any]]]) -> None:
         ids = list(decided)
         to_publish: list[_Output] = []
+        stored: list[_Output] = []  # with the rows inserted, in their order
         with self.sessions.begin() as s:
             known = {r.id: r for r in s.execute(
                 select(RoutedMessage.id, RoutedMessage.topic, RoutedMessage.payload, RoutedMessage.published_at)
@@ -462,11 +470,13 @@ class Router:
                     out.topic, out.payload = row.topic or out.topic, row.payload
                 else:
                     rows.append(self._row(key, out, decision, message, now))
+                    stored.append(out)
                 to_publish.append(out)
             if rows:
                 s.execute(insert(RoutedMessage), rows)
                 # with the decision, in its transaction: a message routed is never left undelivered
                 enqueue(s, rows, now)
+        self._count_routed(rows, stored)
         for out in to_publish:
             with self._lock:
                 existing = self._waiting.get(out.key)
@@ -476,6 +486,21 @@ class Router:
                 self._waiting[out.key] = out
             self.publisher.publish(out.key, out.topic, out.payload)
             self.routed += 1
+
+    def _count_routed(self, rows: list[dict[str, Any]], outs: list[_Output]) -> None:
+        """The metrics and the log line of each decision just committed (`rows`, of messages `outs`)."""
+        committed_at = time.monotonic()
+        verbose = log.isEnabledFor(logging.INFO)
+        for row, out in zip(rows, outs, strict=True):
+            status, rule = row["status"], row["reason_code"] or ""
+            self.metrics.routed.labels(status, rule).inc()
+            if out.arrived_at is not None:
+                self.metrics.route_seconds.observe(committed_at - out.arrived_at)
+            if verbose:
+                owner = row["owner"]
+                log.info("message %s %s%s (%s)", row["id"], status, f" to {owner}" if owner else "", rule,
+                         extra={"message_id": row["id"], "status": status, "owner": owner, "rule": rule,
+                                "kind": row["kind"]})
 
     def _row(self, key: str, out: _Output, decision: Decision | None, message: dict[str, Any],
              now: datetime) -> dict[str, Any]:

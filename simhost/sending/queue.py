@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.gateway.numbers import to_e164
@@ -70,6 +70,15 @@ class SendQueue:
         with self.sessions() as s:
             due = {port for port in s.scalars(self._due, {"now": now}) if port is not None}
         return due.intersection(ports)
+
+    @staticmethod
+    def queued_by_port(c: Connection, ports: Collection[str] | None = None) -> dict[str, int]:
+        """How many sends wait in the queue for each port (of `ports`, or every port), for the metrics."""
+        query = (select(Send.port, func.count()).where(Send.state == QUEUED, Send.port.is_not(None))
+                 .group_by(Send.port))
+        if ports is not None:
+            query = query.where(Send.port.in_(sorted(ports)))
+        return {str(port): int(count) for port, count in c.execute(query)}
 
     def claim(self, port: str, iccid: str | None, now: datetime | None = None, *,
               daily_limit: int = 0) -> Claimed | None:
