@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 import signal
 import threading
@@ -215,6 +216,9 @@ class DriverChoice(click.Choice[str]):
 def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
     name = _port_name(name)
     url = bounded(url, PORT_URL_MAX, "port URL")
+    if "://" not in url and not os.path.exists(url):
+        click.echo(f"warning: {shown_url(url)} does not exist (yet); the gateway will keep trying to open it",
+                   err=True)
     sessions = obj.sessions()
     try:
         with sessions.begin() as s:
