@@ -74,7 +74,8 @@ class LazyGroup(click.Group):
         "pdu": "simhost.commands.pdu:pdu",
         "udev": "simhost.commands.udev:udev",
         **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot", "whitelist")},
-        **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox", "status")},
+        **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox")},
+        "status": "simhost.commands.status:status",
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
         "delivery": "simhost.commands.delivery:delivery",
     }
