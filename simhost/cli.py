@@ -229,6 +229,21 @@ def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
     click.echo(f"port {name} added: {url}" + (f" (driver {driver})" if driver else ""))
 
 
+@port.command("scan")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Line rate to probe at.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@friendly_errors
+def port_scan(obj: Context, paths: tuple[str, ...], baud: int, as_json: bool) -> None:
+    """Probe the serial ports (pyserial's list, /dev/simhost/*, and each PATH given): whether a modem answers, its
+    make, IMEI and ICCID, whether it is registered; prints the `simhost port add` commands for the new ones. A port a
+    running gateway holds is reported in use, not probed."""
+    from simhost.commands.scan import scan_command
+
+    scan_command(obj, paths, baud, as_json)
+
+
 @port.command("remove")
 @click.argument("name")
 @click.pass_obj
