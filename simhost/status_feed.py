@@ -108,6 +108,7 @@ class StatusFeed:
         self._connected = threading.Event()
         self._answered = threading.Event()
         self.error: str | None = None  # why the broker is not reachable now
+        self._closing = False
         self.client = make_client(target, "simhost-status")
         self.client.connect_timeout = CONNECT_TIMEOUT_S
         self.client.on_connect = self._handle_connect
@@ -134,6 +135,7 @@ class StatusFeed:
         self.client.loop_start()
 
     def close(self) -> None:
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -176,7 +178,7 @@ class StatusFeed:
 
     def _handle_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
                            _props: Properties | None) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._closing:
             self.error = f"lost the MQTT broker at {self.target}: {reason}"
         self._connected.clear()
         self._changed()
