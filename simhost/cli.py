@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 import signal
 import threading
@@ -74,7 +75,8 @@ class LazyGroup(click.Group):
         "pdu": "simhost.commands.pdu:pdu",
         "udev": "simhost.commands.udev:udev",
         **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot", "whitelist")},
-        **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox", "status")},
+        **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox")},
+        "status": "simhost.commands.status:status",
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
         "delivery": "simhost.commands.delivery:delivery",
     }
@@ -222,6 +224,9 @@ class DriverChoice(click.Choice[str]):
 def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
     name = _port_name(name)
     url = bounded(url, PORT_URL_MAX, "port URL")
+    if "://" not in url and not os.path.exists(url):
+        click.echo(f"warning: {shown_url(url)} does not exist (yet); the gateway will keep trying to open it",
+                   err=True)
     sessions = obj.sessions()
     try:
         with sessions.begin() as s:
@@ -229,6 +234,21 @@ def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
     except IntegrityError:
         raise click.ClickException(f"port {shown(name)} is already registered (see `simhost port list`)") from None
     click.echo(f"port {name} added: {url}" + (f" (driver {driver})" if driver else ""))
+
+
+@port.command("scan")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True, help="Line rate to probe at.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@friendly_errors
+def port_scan(obj: Context, paths: tuple[str, ...], baud: int, as_json: bool) -> None:
+    """Probe the serial ports (pyserial's list, /dev/simhost/*, and each PATH given): whether a modem answers, its
+    make, IMEI and ICCID, whether it is registered; prints the `simhost port add` commands for the new ones. A port a
+    running gateway holds is reported in use, not probed."""
+    from simhost.commands.scan import scan_command
+
+    scan_command(obj, paths, baud, as_json)
 
 
 @port.command("remove")

@@ -11,6 +11,10 @@ class PortOpenError(AtError):
     """The port could not be opened (bad URL, missing device, permission)."""
 
 
+class PortBusyError(PortOpenError):
+    """Another process holds the device's lock: a running gateway has the port open."""
+
+
 class ConnectionLostError(AtError):
     """The byte stream failed (device unplugged, socket closed); the channel is closed for good."""
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import serial
 
-from simhost_drivers.at.errors import ConnectionLostError, PortOpenError
+from simhost_drivers.at.errors import ConnectionLostError, PortBusyError, PortOpenError
 
 DEFAULT_BAUDRATE = 115200
 # Only bounds how long an idle reader takes to notice close() on transports without cancel_read;
@@ -55,6 +55,8 @@ class SerialTransport:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=IDLE_POLL_S,
                                                write_timeout=None, exclusive=exclusive)
         except (serial.SerialException, OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise PortBusyError(f"{self.name}: {url} is locked by another process") from exc
             raise PortOpenError(f"{self.name}: cannot open {url}: {exc}") from exc
 
         # pyserial's POSIX port waits with select(), which fails for descriptors numbered 1024 and above,

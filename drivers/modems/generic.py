@@ -67,7 +67,7 @@ def storages_to_drain(offered: list[str]) -> list[str]:
     return chosen
 
 
-def sync_channel(channel: AtChannel) -> None:
+def sync_channel(channel: AtChannel, *, timeout_s: float = SYNC_TIMEOUT_S, attempts: int = SYNC_ATTEMPTS) -> None:
     """Get an OK to `ATE0 V1` (bytes left over from before the port was opened are skipped).
 
     Echo off and verbose result codes first, as ModemManager's init does: a modem left in numeric mode (ATV0) by
@@ -75,13 +75,13 @@ def sync_channel(channel: AtChannel) -> None:
     answers this one, already verbose, with OK.
     """
     last: AtError | None = None
-    for _ in range(SYNC_ATTEMPTS):
+    for _ in range(attempts):
         try:
-            channel.command(SYNC_COMMAND, timeout_s=SYNC_TIMEOUT_S)
+            channel.command(SYNC_COMMAND, timeout_s=timeout_s)
             return
         except CommandError:
             # it answers in words but refuses a setting (a modem without ATV): in step, and a plain AT says so
-            channel.command("AT", timeout_s=SYNC_TIMEOUT_S)
+            channel.command("AT", timeout_s=timeout_s)
             return
         except CommandTimeoutError as exc:
             last = exc

@@ -1,26 +1,20 @@
-"""`simhost sent|inbox|status`: sends recorded for reply attribution, routed messages, the bank's counts."""
+"""`simhost sent|inbox`: sends recorded for reply attribution, and the messages the router decided on."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from simhost.commands.common import Context, echo_json, echo_table, json_option
 from simhost.commands.registry import _customer, _iso, registry_errors
-from simhost.models import OutboxMessage, Port
 from simhost.registry import validate
 from simhost.registry.models import (
-    Customer,
     RoutedMessage,
-    SimSlot,
-    current_version,
 )
 from simhost.registry.snapshot import record_send
-from simhost.router.directory import NUMBER_KINDS
 
 INBOX_LIMIT = 50
 TEXT_PREVIEW = 60
@@ -51,7 +45,7 @@ def sent_record(obj: Context, from_number: str, to: str, owner_login: str, at: s
     click.echo(f"send recorded: {login} to {row.to_subscriber} from {row.from_number} at {_iso(row.at)}")
 
 
-# ---- inbox and status --------------------------------------------------------------------------------
+# ---- inbox --------------------------------------------------------------------------------
 
 
 def _message_json(m: RoutedMessage) -> dict[str, Any]:
@@ -96,56 +90,3 @@ def inbox(obj: Context, owner_login: str | None, since: str | None, unrouted: bo
         who = r["owner"] if r["status"] == "routed" else f"{r['status']}: {r['reason_code']}"
         table.append((r["received_at"], r["number"], r["sender"], who, text))
     echo_table(("RECEIVED", "NUMBER", "SENDER", "OWNER OR REASON", "TEXT"), table)
-
-
-@click.command()
-@json_option
-@click.pass_obj
-@registry_errors
-def status(obj: Context, as_json: bool) -> None:
-    """Counts at a glance: customers, numbers by kind, ports, the last 24 h of messages, the outbox."""
-    since = datetime.now(UTC) - timedelta(hours=24)
-    with obj.sessions()() as s:
-        customers = Counter({"total": 0, "verified": 0, "disabled": 0})
-        for verified, enabled in s.execute(select(Customer.verified, Customer.enabled)):
-            customers["total"] += 1
-            customers["verified"] += int(verified)
-            customers["disabled"] += int(not enabled)
-        by_kind = Counter(dict.fromkeys(NUMBER_KINDS, 0))
-        disabled_slots = 0
-        for k, enabled in s.execute(select(SimSlot.kind, SimSlot.enabled)):
-            by_kind[k] += 1
-            disabled_slots += int(not enabled)
-        ports = Counter({"total": 0, "enabled": 0})
-        for (enabled,) in s.execute(select(Port.enabled)):
-            ports["total"] += 1
-            ports["enabled"] += int(enabled)
-        messages = Counter({"routed": 0, "unrouted": 0, "rejected": 0})
-        messages.update(dict(s.execute(select(RoutedMessage.status, func.count())
-                                       .where(RoutedMessage.received_at >= since)
-                                       .group_by(RoutedMessage.status)).all()))
-        pending = s.scalar(select(func.count()).select_from(OutboxMessage)
-                           .where(OutboxMessage.published_at.is_(None))) or 0
-        version = current_version(s)
-    total_slots = sum(by_kind.values())
-    data = {
-        "customers": dict(customers),
-        "slots": {"total": total_slots, "by_kind": dict(by_kind), "disabled": disabled_slots},
-        "ports": dict(ports),
-        "messages_24h": dict(messages),
-        "outbox_pending": pending,
-        "registry_version": version,
-    }
-    if as_json:
-        echo_json(data)
-        return
-    click.echo(f"customers: {customers['total']} ({customers['verified']} verified, {customers['disabled']} disabled)")
-    kinds = ", ".join(f"{k} {n}" for k, n in by_kind.items())
-    click.echo(f"numbers:   {total_slots} ({kinds}; {disabled_slots} disabled)")
-    click.echo(f"ports:     {ports['total']} ({ports['enabled']} enabled)")
-    click.echo(f"messages in the last 24 h: {messages['routed']} routed, {messages['unrouted']} unrouted, "
-               f"{messages['rejected']} rejected")
-    click.echo(f"outbox:    {pending} waiting for the broker")
-    click.echo(f"registry version {version}")
-
-
