@@ -76,6 +76,7 @@ class LazyGroup(click.Group):
         **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox", "status")},
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
         "delivery": "simhost.commands.delivery:delivery",
+        "operator": "simhost.commands.operators:operator",
     }
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
-from simhost.delivery.webhook import new_secret
 from simhost.inputs import (
     APPROVER_MAX,
     CUSTOMER_NAME_MAX,
@@ -30,7 +29,7 @@ from simhost.inputs import (
     shown,
 )
 from simhost.models import InboundPart, Port
-from simhost.registry import validate
+from simhost.registry import customers, forwarding, validate
 from simhost.registry.models import (
     Customer,
     SimSlot,
@@ -40,7 +39,7 @@ from simhost.registry.models import (
 from simhost.registry.snapshot import find_customer
 from simhost.registry.validate import ValidationError
 from simhost.router.directory import DEDICATED_KINDS, NUMBER_KINDS
-from simhost.security.acl import SERVICE_ROLES
+from simhost.security import apikeys
 from simhost.security.mqttauth import hash_password, new_password
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -191,25 +190,10 @@ def owner_add(obj: Context, login: str, name: str | None, verified: bool, as_jso
     <prefix>/v1/owners/LOGIN/messages and starts the `LOGIN: text` prefix on shared numbers.
     """
     key = validate.login(login)
-    if name is not None:
-        name = bounded(name, CUSTOMER_NAME_MAX, "customer name")
-    if key in SERVICE_ROLES:
-        raise ValidationError(f"login {key!r} is reserved: it is simhost's {key} service account on the broker")
-    password = new_password()
     sessions = obj.sessions()
-
-    def duplicate(s: Session) -> str | None:
-        if find_customer(s, key) is None:
-            return None
-        return f"customer {key!r} is already registered (see `simhost owner show {key}`)"
-
-    with _conflicts_named(sessions, duplicate), sessions.begin() as s:
-        conflict = duplicate(s)
-        if conflict:
-            raise ValidationError(conflict)
-        s.add(Customer(login=key, name=name, verified=verified, enabled=True,
-                       mqtt_password_hash=hash_password(password)))
-        bump_version(s)
+    with _conflicts_named(sessions, lambda s: customers.duplicate(s, key)), sessions.begin() as s:
+        customer, password = customers.add_customer(s, key, name, verified)
+        name = customer.name
     if as_json:
         echo_json({"login": key, "name": name, "verified": verified, "mqtt_password": password})
         return
@@ -291,24 +275,79 @@ _customer_setter("disable", "enabled", False, "disabled",
 
 @owner.command("password")
 @click.argument("login", metavar="LOGIN")
+@click.option("--web", is_flag=True,
+              help="A web sign-in password of its own instead (without one, the customer signs in to the web with "
+                   "its MQTT password).")
 @json_option
 @click.pass_obj
 @registry_errors
-def owner_password(obj: Context, login: str, as_json: bool) -> None:
-    """Give customer LOGIN a new MQTT password and print it (shown only this once).
+def owner_password(obj: Context, login: str, web: bool, as_json: bool) -> None:
+    """Give customer LOGIN a new MQTT password (or, with --web, web password) and print it (shown only this once).
 
-    The broker learns it when `simhost mqtt acl` writes its password file again.
+    The broker learns an MQTT password when `simhost mqtt acl` writes its password file again.
     """
     password = new_password()
     with obj.sessions().begin() as s:
         c = _customer(s, login)
-        c.mqtt_password_hash = hash_password(password)
-        bump_version(s)
+        if web:
+            c.web_password_hash = hash_password(password)
+        else:
+            c.mqtt_password_hash = hash_password(password)
+            bump_version(s)
+    what = "web" if web else "mqtt"
     if as_json:
-        echo_json({"login": c.login, "mqtt_password": password})
+        echo_json({"login": c.login, f"{what}_password": password})
+        return
+    if web:
+        click.echo(f"customer {c.login}, new web password (shown only now): {password}")
         return
     click.echo(f"MQTT user {c.login}, new password (shown only now): {password}")
     click.echo("rewrite the broker's password file with `simhost mqtt acl` for it to take effect")
+
+
+def keys_command(group: click.Group, holder: str, find: Callable[[Session, str], tuple[str, dict[str, int]]]) -> None:
+    """`<group> apikey NAME [--revoke KEY_ID] [--list]` for a holder `find` looks up (its name and its id)."""
+
+    @group.command("apikey")
+    @click.argument("name", metavar="NAME")
+    @click.option("--revoke", "revoke", default=None, metavar="KEY_ID", help="Revoke this key (its id, not the key).")
+    @click.option("--list", "listing", is_flag=True, help="List the keys: id, created, last used, revoked.")
+    @json_option
+    @click.pass_obj
+    @registry_errors
+    def command(obj: Context, name: str, revoke: str | None, listing: bool, as_json: bool) -> None:
+        if revoke is not None and listing:
+            raise ValidationError("give --revoke or --list, not both")
+        with obj.sessions().begin() as s:
+            shown_name, holder_id = find(s, name)
+            if listing:
+                rows = [{"key_id": k.key_id, "created_at": _iso(k.created_at), "last_used_at": _iso(k.last_used_at),
+                         "revoked_at": _iso(k.revoked_at)} for k in apikeys.list_keys(s, **holder_id)]
+            elif revoke is not None:
+                apikeys.revoke_key(s, revoke, **holder_id)
+            else:
+                row, key = apikeys.create_key(s, **holder_id)
+        if listing:
+            if _list_or_note(rows, as_json, f"{holder} {shown_name} has no API keys"):
+                echo_table(("KEY ID", "CREATED", "LAST USED", "REVOKED"),
+                           [(r["key_id"], r["created_at"], r["last_used_at"], r["revoked_at"]) for r in rows])
+        elif revoke is not None:
+            click.echo(f"API key {revoke.strip()} of {holder} {shown_name} revoked")
+        elif as_json:
+            echo_json({holder: shown_name, "key_id": row.key_id, "api_key": key})
+        else:
+            click.echo(f"API key {row.key_id} of {holder} {shown_name} (shown only now): {key}")
+
+    command.help = (f"Make an API key for {holder} NAME and print it (shown only this once); or revoke one, or list "
+                    "them. Requests carry it as `Authorization: Bearer KEY`.")
+
+
+def _customer_holder(s: Session, login: str) -> tuple[str, dict[str, int]]:
+    c = _customer(s, login)
+    return c.login, {"customer_id": c.id}
+
+
+keys_command(owner, "customer", _customer_holder)
 
 
 @owner.command("forward")
@@ -337,47 +376,16 @@ def owner_forward(obj: Context, login: str, email: str | None, http_url: str | N
     Webhook requests are signed with the customer's secret (header X-Simhost-Signature); a secret is shown
     only when it is made.
     """
-    changes: dict[str, str | None] = {}
-    if email is not None:
-        addresses = [bounded(a.strip(), EMAIL_MAX, "e-mail address") for a in email.split(",") if a.strip()]
-        bad = [a for a in addresses if "@" not in a.strip("@")]
-        if bad:
-            raise ValidationError(f"{shown(bad[0])} is not an e-mail address")
-        changes["email"] = bounded(", ".join(addresses), EMAILS_MAX, "e-mail addresses") or None
-    if http_url is not None:
-        bounded(http_url, HTTP_URL_MAX, "HTTP URL")
-        if http_url and not http_url.startswith(("http://", "https://")):
-            raise ValidationError(f"{shown(http_url)} is not an http:// or https:// URL")
-        changes["http_url"] = http_url or None
-    if http_secret is not None:
-        if rotate_http_secret:
-            raise ValidationError("give --http-secret or --rotate-http-secret, not both")
-        bounded(http_secret, HTTP_SECRET_MAX, "HTTP secret")
-        if len(http_secret) < HTTP_SECRET_MIN or not http_secret.isprintable() or http_secret != http_secret.strip():
-            raise ValidationError(f"the HTTP secret must be {HTTP_SECRET_MIN} to {HTTP_SECRET_MAX} printable "
-                                  "characters without surrounding spaces")
-    if smpp_system_id is not None:
-        changes["smpp_system_id"] = bounded(smpp_system_id, SMPP_SYSTEM_ID_MAX, "SMPP system_id") or None
-    if msisdn is not None:
-        changes["forward_msisdn"] = validate.msisdn(msisdn, obj.settings.region) if msisdn else None
-    if not changes and http_secret is None and not rotate_http_secret:
+    change = forwarding.check(region=obj.settings.region, email=email, http_url=http_url, http_secret=http_secret,
+                              rotate_http_secret=rotate_http_secret, smpp_system_id=smpp_system_id, msisdn=msisdn)
+    if change.empty:
         raise ValidationError("nothing to change: give --email, --http-url, --http-secret, --rotate-http-secret, "
                               "--smpp-system-id or --msisdn")
-    made: str | None = None
     with obj.sessions().begin() as s:
         c = _customer(s, login)
-        for key, value in changes.items():
-            setattr(c, key, value)
-        if rotate_http_secret:
-            if c.http_secret is None:
-                raise ValidationError(f"customer {c.login} has no HTTP secret to rotate: set a URL with --http-url")
-            made = new_secret()
-            c.http_secret_previous, c.http_secret, c.http_secret_rotated_at = c.http_secret, made, datetime.now(UTC)
-        elif http_secret is not None:
-            c.http_secret, c.http_secret_previous, c.http_secret_rotated_at = http_secret, None, None
-        elif c.http_url and c.http_secret is None:
-            made = c.http_secret = new_secret()
+        made = forwarding.apply(c, change, datetime.now(UTC))
         bump_version(s)
+    changes = change.fields
     shown_changes = [f"{k} {v or '(none)'}" for k, v in changes.items()]
     if http_secret is not None:
         shown_changes.append("http_secret set")
