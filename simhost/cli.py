@@ -259,8 +259,8 @@ def port_list(obj: Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--only", type=click.Choice(["gateway", "router", "delivery"]), default=None,
-              help="Run only this service (default: gateway, router and delivery together).")
+@click.option("--only", type=click.Choice(["gateway", "router", "delivery", "web"]), default=None,
+              help="Run only this service (default: gateway, router, delivery and web together).")
 @click.option("--router-group", envvar="SIMHOST_ROUTER_GROUP", default="routers", show_default=True,
               help="Shared-subscription group: routers in one group split the inbound messages between them. "
                    "Behind `simhost mqtt acl`, use the secret group it wrote to services.json.")
@@ -275,17 +275,21 @@ def port_list(obj: Context, as_json: bool) -> None:
 @click.option("--port-rescan", default=10.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
               help="How often the gateway looks for ports added or removed with `simhost port add/remove` "
                    "(it then starts again with them; the SIMs keep what arrives meanwhile); 0: never.")
+@click.option("--http-listen", envvar="SIMHOST_HTTP_LISTEN", default=None, metavar="HOST:PORT",
+              help="Where the web server (the REST API under /api/v1) listens [env SIMHOST_HTTP_LISTEN; default "
+                   "127.0.0.1:8080].")
 @click.pass_obj
 @friendly_errors
 def run(obj: Context, only: str | None, router_group: str, router_id: str | None,
-        gateway_processes: int | None, port_rescan: float) -> None:
+        gateway_processes: int | None, port_rescan: float, http_listen: str | None) -> None:
     """Run the services in the foreground until SIGINT/SIGTERM.
 
     The gateway drives the registered ports and publishes what they receive on
     <prefix>/v1/inbound/<port>; the router assigns each message to its owner and publishes it on
     <prefix>/v1/owners/<login>/messages or <prefix>/v1/unrouted. Run several routers (on one
     database) to share the load. The delivery service POSTs each routed message to its owner's
-    webhook (`simhost owner forward LOGIN --http-url URL`), retrying until it is taken.
+    webhook (`simhost owner forward LOGIN --http-url URL`), retrying until it is taken. The web server
+    serves the REST API under /api/v1 (OpenAPI at /api/v1/openapi.json).
     """
     sessions = obj.sessions()
     runner = None
@@ -308,6 +312,11 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
         from simhost.delivery.service import DeliveryService
 
         delivery = DeliveryService(obj.settings, sessions)
+    web = None
+    if only in (None, "web"):
+        from simhost.web.server import WebServer
+
+        web = WebServer(obj.settings, sessions, http_listen)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -319,6 +328,9 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     if delivery is not None:
         delivery.start()
         click.echo(f"delivery: {delivery.workers} workers, retries from {delivery.retry_s:g} s", err=True)
+    if web is not None:
+        web.start()
+        click.echo(f"web: REST API at {web.url}/api/v1 (OpenAPI at {web.url}/api/v1/openapi.json)", err=True)
     click.echo("running; stop with Ctrl-C", err=True)
     interval = port_rescan if runner is not None and port_rescan > 0 else None
     while not stop.wait(interval):
@@ -327,6 +339,8 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
             runner.reload(load_ports(sessions))
         except Exception:
             logging.getLogger("simhost.cli").exception("reloading the registered ports failed; trying again")
+    if web is not None:
+        web.stop()
     if router is not None:
         router.stop()
     if delivery is not None:

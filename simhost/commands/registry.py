@@ -30,6 +30,10 @@ from simhost.inputs import (
 )
 from simhost.models import InboundPart, Port
 from simhost.registry import customers, forwarding, validate
+from simhost.registry.lookup import company_slot as _company_slot
+from simhost.registry.lookup import find_slot as _find_slot
+from simhost.registry.lookup import label as _label
+from simhost.registry.lookup import whitelist_entry as _entry
 from simhost.registry.models import (
     Customer,
     SimSlot,
@@ -95,25 +99,6 @@ def _customer(s: Session, login: str) -> Customer:
     if row is None:
         raise ValidationError(f"no customer with login {shown(login)} (see `simhost owner list`)")
     return row
-
-
-def _find_slot(s: Session, number: str, region: str) -> SimSlot:
-    """The slot NUMBER names: an MSISDN in any form `region` reads, or an ICCID."""
-    if validate.looks_like_iccid(number):
-        iccid = validate.iccid(number)
-        row = s.scalar(select(SimSlot).where(SimSlot.iccid == iccid))
-        what = f"ICCID {iccid}"
-    else:
-        msisdn = validate.msisdn(number, region)
-        row = s.scalar(select(SimSlot).where(SimSlot.msisdn == msisdn))
-        what = f"number {msisdn}"
-    if row is None:
-        raise ValidationError(f"no SIM slot has {what} (see `simhost slot list`)")
-    return row
-
-
-def _label(slot: SimSlot) -> str:
-    return f"{slot.msisdn} (bank {slot.bank} slot {slot.slot})"
 
 
 def _slot_conflict(s: Session, bank: int, slot: int, iccid: str, msisdn: str) -> str | None:
@@ -556,21 +541,6 @@ def slot_assign(obj: Context, number: str, owner_login: str) -> None:
 @click.group()
 def whitelist() -> None:
     """Alphanumeric sender names approved, one by one, for hosted-company numbers."""
-
-
-def _company_slot(s: Session, number: str, region: str) -> SimSlot:
-    row = _find_slot(s, number, region)
-    if row.kind != "hosted-company":
-        why = ("it rejects every alphanumeric sender" if row.kind in ("shared", "virtual")
-               else "it accepts every alphanumeric sender")
-        raise ValidationError(f"{_label(row)} is a {row.kind} number: only hosted-company numbers have a sender "
-                              f"whitelist ({why})")
-    return row
-
-
-def _entry(s: Session, slot_row: SimSlot, name: str) -> WhitelistEntry | None:
-    return s.scalar(select(WhitelistEntry).where(WhitelistEntry.slot_id == slot_row.id,
-                                                 WhitelistEntry.sender_key == validate.sender_key(name)))
 
 
 def _default_approver() -> str | None:

@@ -84,7 +84,7 @@ def authenticate_key(s: Session, token: str, now: datetime | None = None) -> Pri
     if row.last_used_at is None or _utc(row.last_used_at) < now - LAST_USED_RESOLUTION:
         s.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
     if row.customer_id is not None:
-        login = s.scalar(select(Customer.login).where(Customer.id == row.customer_id))
+        login = s.scalar(select(Customer.login).where(Customer.id == row.customer_id, Customer.enabled.is_(True)))
         return Principal("customer", row.customer_id, login, row.key_id) if login is not None else None
     operator = s.get(Operator, row.operator_id)
     return Principal("operator", operator.id, operator.name, row.key_id) if operator is not None else None
