@@ -49,7 +49,7 @@ def list_ports(_who: Operator_, st: State) -> list[PortOut]:
     with st.sessions() as s:
         ports = list(s.scalars(select(Port).order_by(Port.name)))
         last = dict(s.execute(select(InboundPart.port, func.max(InboundPart.received_at)).group_by(InboundPart.port))
-                    .tuples().all())
+                    .all())
         out = []
         for p in ports:
             at = last.get(p.name)
@@ -72,7 +72,7 @@ def list_slots(_who: Operator_, st: State,
     if owner is not None:
         query = query.where(Customer.login == owner.strip().lower())
     with st.sessions() as s:
-        return [SlotOut.of(slot, login) for slot, login in s.execute(query).tuples()]
+        return [SlotOut.of(slot, login) for slot, login in s.execute(query)]
 
 
 def _customer_out(c: Customer, password: str | None = None) -> CustomerOut:
@@ -82,7 +82,7 @@ def _customer_out(c: Customer, password: str | None = None) -> CustomerOut:
 @router.get("/customers", response_model=list[CustomerOut])
 def list_customers(_who: Operator_, st: State) -> list[CustomerOut]:
     with st.sessions() as s:
-        counts = dict(s.execute(select(SimSlot.owner_id, func.count()).group_by(SimSlot.owner_id)).tuples().all())
+        counts = dict(s.execute(select(SimSlot.owner_id, func.count()).group_by(SimSlot.owner_id)).all())
         return [CustomerOut.of(c, counts.get(c.id, 0)) for c in s.scalars(select(Customer).order_by(Customer.login))]
 
 
@@ -126,7 +126,7 @@ def list_whitelists(_who: Operator_, st: State,
     with st.sessions() as s:
         if number is not None:
             query = query.where(SimSlot.id == lookup.find_slot(s, number, st.settings.region).id)
-        return [WhitelistOut.of(w, msisdn) for w, msisdn in s.execute(query).tuples()]
+        return [WhitelistOut.of(w, msisdn) for w, msisdn in s.execute(query)]
 
 
 @router.post("/whitelists", status_code=201, response_model=WhitelistOut, responses=responses(409))
