@@ -79,6 +79,7 @@ class LazyGroup(click.Group):
         "status": "simhost.commands.status:status",
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
         "delivery": "simhost.commands.delivery:delivery",
+        "operator": "simhost.commands.operators:operator",
     }
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -224,9 +225,6 @@ class DriverChoice(click.Choice[str]):
 def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
     name = _port_name(name)
     url = bounded(url, PORT_URL_MAX, "port URL")
-    if "://" not in url and not os.path.exists(url):
-        click.echo(f"warning: {shown_url(url)} does not exist (yet); the gateway will keep trying to open it",
-                   err=True)
     sessions = obj.sessions()
     try:
         with sessions.begin() as s:
@@ -234,6 +232,9 @@ def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
     except IntegrityError:
         raise click.ClickException(f"port {shown(name)} is already registered (see `simhost port list`)") from None
     click.echo(f"port {name} added: {url}" + (f" (driver {driver})" if driver else ""))
+    if "://" not in url and not os.path.exists(url):
+        click.echo(f"warning: {shown_url(url)} does not exist (yet); the gateway will keep trying to open it",
+                   err=True)
 
 
 @port.command("scan")
@@ -285,8 +286,8 @@ def port_list(obj: Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--only", type=click.Choice(["gateway", "router", "delivery"]), default=None,
-              help="Run only this service (default: gateway, router and delivery together).")
+@click.option("--only", type=click.Choice(["gateway", "router", "delivery", "web"]), default=None,
+              help="Run only this service (default: gateway, router, delivery and web together).")
 @click.option("--router-group", envvar="SIMHOST_ROUTER_GROUP", default="routers", show_default=True,
               help="Shared-subscription group: routers in one group split the inbound messages between them. "
                    "Behind `simhost mqtt acl`, use the secret group it wrote to services.json.")
@@ -308,11 +309,14 @@ def port_list(obj: Context, as_json: bool) -> None:
 @click.option("--smpp-listen", default=None, metavar="HOST:PORT|off",
               help="Where the SMPP server (part of the delivery service) listens for customers' binds "
                    "[default: SIMHOST_SMPP_LISTEN or 0.0.0.0:2775].")
+@click.option("--http-listen", envvar="SIMHOST_HTTP_LISTEN", default=None, metavar="HOST:PORT",
+              help="Where the web server (the REST API under /api/v1) listens [env SIMHOST_HTTP_LISTEN; default "
+                   "127.0.0.1:8080].")
 @click.pass_obj
 @friendly_errors
 def run(obj: Context, only: str | None, router_group: str, router_id: str | None,
         gateway_processes: int | None, metrics_listen: str | None, port_rescan: float,
-        smpp_listen: str | None) -> None:
+        smpp_listen: str | None, http_listen: str | None) -> None:
     """Run the services in the foreground until SIGINT/SIGTERM.
 
     The gateway drives the registered ports and publishes what they receive on
@@ -320,7 +324,8 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     <prefix>/v1/owners/<login>/messages or <prefix>/v1/unrouted. Run several routers (on one
     database) to share the load. The delivery service delivers each routed message on every channel its
     owner has (`simhost owner forward`): a signed webhook, e-mail, SMS to a phone, retrying until it is
-    taken; and its SMPP server hands messages to customers bound to it and takes their submit_sm.
+    taken; and its SMPP server hands messages to customers bound to it and takes their submit_sm. The web
+    server serves the REST API under /api/v1 (OpenAPI at /api/v1/openapi.json).
     """
     from simhost.metrics import Metrics, parse_listen, serve
 
@@ -352,6 +357,11 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
 
         delivery = DeliveryService(settings, sessions, metrics=metrics)
         smpp = SmppServer(settings, sessions, listen=smpp_listen)
+    web = None
+    if only in (None, "web"):
+        from simhost.web.server import WebServer
+
+        web = WebServer(settings, sessions, http_listen)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -376,6 +386,9 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     if smpp is not None and smpp.where is not None:
         smpp.start()
         announce(f"SMPP server: {smpp.where[0]}:{smpp.where[1]}")
+    if web is not None:
+        web.start()
+        announce(f"web: REST API at {web.url}/api/v1 (OpenAPI at {web.url}/api/v1/openapi.json)")
     announce("running; stop with Ctrl-C")
     interval = port_rescan if runner is not None and port_rescan > 0 else None
     while not stop.wait(interval):
@@ -384,6 +397,8 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
             runner.reload(load_ports(sessions))
         except Exception:
             logging.getLogger("simhost.cli").exception("reloading the registered ports failed; trying again")
+    if web is not None:
+        web.stop()
     if router is not None:
         router.stop()
     if smpp is not None:

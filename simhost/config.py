@@ -22,6 +22,8 @@ DEFAULT_DELIVERY_TIMEOUT_S = 10.0
 DEFAULT_MAIL_FROM = "simhost@localhost"
 DEFAULT_SMPP_LISTEN = "0.0.0.0:2775"
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
+DEFAULT_API_RATE_PER_S = 20.0
+DEFAULT_API_BURST = 40
 MQTT_DEFAULT_PORT = 1883
 MQTTS_DEFAULT_PORT = 8883
 PASSWORD_FILE_MAX = 4096  # bytes; MQTT allows 65535, but a password file holds one password
@@ -139,6 +141,10 @@ class Settings:
     smpp_listen: str = DEFAULT_SMPP_LISTEN
     http_listen: str = DEFAULT_HTTP_LISTEN
     metrics_listen: str | None = None  # none: no metrics endpoint
+    # requests a second each API key (or web session, or client address before it signs in) may make, and at once
+    api_rate_per_s: float = DEFAULT_API_RATE_PER_S
+    api_burst: int = DEFAULT_API_BURST
+    api_docs: bool = False  # the interactive docs page at /api/v1/docs (it loads its scripts from a CDN)
     # from SIMHOST_MQTT_PASSWORD or --mqtt-password-file; it replaces a password in mqtt_url
     mqtt_password: str | None = field(default=None, repr=False)
 
@@ -162,6 +168,9 @@ class Settings:
             smpp_listen=os.environ.get("SIMHOST_SMPP_LISTEN") or DEFAULT_SMPP_LISTEN,
             http_listen=os.environ.get("SIMHOST_HTTP_LISTEN") or DEFAULT_HTTP_LISTEN,
             metrics_listen=os.environ.get("SIMHOST_METRICS_LISTEN") or None,
+            api_rate_per_s=float(_count("SIMHOST_API_RATE", int(DEFAULT_API_RATE_PER_S), 1, 100_000)),
+            api_burst=_count("SIMHOST_API_BURST", DEFAULT_API_BURST, 1, 100_000),
+            api_docs=_flag("SIMHOST_API_DOCS"),
             mqtt_password=os.environ.get("SIMHOST_MQTT_PASSWORD") or None,
         )
 

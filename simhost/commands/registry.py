@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
-from simhost.delivery.webhook import new_secret
 from simhost.inputs import (
     APPROVER_MAX,
     CUSTOMER_NAME_MAX,
@@ -32,7 +31,12 @@ from simhost.inputs import (
     shown,
 )
 from simhost.models import InboundPart, Port
-from simhost.registry import validate
+from simhost.registry import customers, forwarding, validate
+from simhost.registry.forwarding import LONG_MODES
+from simhost.registry.lookup import company_slot as _company_slot
+from simhost.registry.lookup import find_slot as _find_slot
+from simhost.registry.lookup import label as _label
+from simhost.registry.lookup import whitelist_entry as _entry
 from simhost.registry.models import (
     Customer,
     SimSlot,
@@ -42,9 +46,8 @@ from simhost.registry.models import (
 from simhost.registry.snapshot import find_customer
 from simhost.registry.validate import ValidationError
 from simhost.router.directory import DEDICATED_KINDS, NUMBER_KINDS
-from simhost.security.acl import SERVICE_ROLES
-from simhost.security.mqttauth import hash_password, new_password, new_smpp_password
-from simhost.smpp.text import LONG_MODES
+from simhost.security import apikeys
+from simhost.security.mqttauth import hash_password, new_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,25 +102,6 @@ def _customer(s: Session, login: str) -> Customer:
     if row is None:
         raise ValidationError(f"no customer with login {shown(login)} (see `simhost owner list`)")
     return row
-
-
-def _find_slot(s: Session, number: str, region: str) -> SimSlot:
-    """The slot NUMBER names: an MSISDN in any form `region` reads, or an ICCID."""
-    if validate.looks_like_iccid(number):
-        iccid = validate.iccid(number)
-        row = s.scalar(select(SimSlot).where(SimSlot.iccid == iccid))
-        what = f"ICCID {iccid}"
-    else:
-        msisdn = validate.msisdn(number, region)
-        row = s.scalar(select(SimSlot).where(SimSlot.msisdn == msisdn))
-        what = f"number {msisdn}"
-    if row is None:
-        raise ValidationError(f"no SIM slot has {what} (see `simhost slot list`)")
-    return row
-
-
-def _label(slot: SimSlot) -> str:
-    return f"{slot.msisdn} (bank {slot.bank} slot {slot.slot})"
 
 
 def _slot_conflict(s: Session, bank: int, slot: int, iccid: str, msisdn: str) -> str | None:
@@ -194,25 +178,10 @@ def owner_add(obj: Context, login: str, name: str | None, verified: bool, as_jso
     <prefix>/v1/owners/LOGIN/messages and starts the `LOGIN: text` prefix on shared numbers.
     """
     key = validate.login(login)
-    if name is not None:
-        name = bounded(name, CUSTOMER_NAME_MAX, "customer name")
-    if key in SERVICE_ROLES:
-        raise ValidationError(f"login {key!r} is reserved: it is simhost's {key} service account on the broker")
-    password = new_password()
     sessions = obj.sessions()
-
-    def duplicate(s: Session) -> str | None:
-        if find_customer(s, key) is None:
-            return None
-        return f"customer {key!r} is already registered (see `simhost owner show {key}`)"
-
-    with _conflicts_named(sessions, duplicate), sessions.begin() as s:
-        conflict = duplicate(s)
-        if conflict:
-            raise ValidationError(conflict)
-        s.add(Customer(login=key, name=name, verified=verified, enabled=True,
-                       mqtt_password_hash=hash_password(password)))
-        bump_version(s)
+    with _conflicts_named(sessions, lambda s: customers.duplicate(s, key)), sessions.begin() as s:
+        customer, password = customers.add_customer(s, key, name, verified)
+        name = customer.name
     if as_json:
         echo_json({"login": key, "name": name, "verified": verified, "mqtt_password": password})
         return
@@ -297,24 +266,79 @@ _customer_setter("disable", "enabled", False, "disabled",
 
 @owner.command("password")
 @click.argument("login", metavar="LOGIN")
+@click.option("--web", is_flag=True,
+              help="A web sign-in password of its own instead (without one, the customer signs in to the web with "
+                   "its MQTT password).")
 @json_option
 @click.pass_obj
 @registry_errors
-def owner_password(obj: Context, login: str, as_json: bool) -> None:
-    """Give customer LOGIN a new MQTT password and print it (shown only this once).
+def owner_password(obj: Context, login: str, web: bool, as_json: bool) -> None:
+    """Give customer LOGIN a new MQTT password (or, with --web, web password) and print it (shown only this once).
 
-    The broker learns it when `simhost mqtt acl` writes its password file again.
+    The broker learns an MQTT password when `simhost mqtt acl` writes its password file again.
     """
     password = new_password()
     with obj.sessions().begin() as s:
         c = _customer(s, login)
-        c.mqtt_password_hash = hash_password(password)
-        bump_version(s)
+        if web:
+            c.web_password_hash = hash_password(password)
+        else:
+            c.mqtt_password_hash = hash_password(password)
+            bump_version(s)
+    what = "web" if web else "mqtt"
     if as_json:
-        echo_json({"login": c.login, "mqtt_password": password})
+        echo_json({"login": c.login, f"{what}_password": password})
+        return
+    if web:
+        click.echo(f"customer {c.login}, new web password (shown only now): {password}")
         return
     click.echo(f"MQTT user {c.login}, new password (shown only now): {password}")
     click.echo("rewrite the broker's password file with `simhost mqtt acl` for it to take effect")
+
+
+def keys_command(group: click.Group, holder: str, find: Callable[[Session, str], tuple[str, dict[str, int]]]) -> None:
+    """`<group> apikey NAME [--revoke KEY_ID] [--list]` for a holder `find` looks up (its name and its id)."""
+
+    @group.command("apikey")
+    @click.argument("name", metavar="NAME")
+    @click.option("--revoke", "revoke", default=None, metavar="KEY_ID", help="Revoke this key (its id, not the key).")
+    @click.option("--list", "listing", is_flag=True, help="List the keys: id, created, last used, revoked.")
+    @json_option
+    @click.pass_obj
+    @registry_errors
+    def command(obj: Context, name: str, revoke: str | None, listing: bool, as_json: bool) -> None:
+        if revoke is not None and listing:
+            raise ValidationError("give --revoke or --list, not both")
+        with obj.sessions().begin() as s:
+            shown_name, holder_id = find(s, name)
+            if listing:
+                rows = [{"key_id": k.key_id, "created_at": _iso(k.created_at), "last_used_at": _iso(k.last_used_at),
+                         "revoked_at": _iso(k.revoked_at)} for k in apikeys.list_keys(s, **holder_id)]
+            elif revoke is not None:
+                apikeys.revoke_key(s, revoke, **holder_id)
+            else:
+                row, key = apikeys.create_key(s, **holder_id)
+        if listing:
+            if _list_or_note(rows, as_json, f"{holder} {shown_name} has no API keys"):
+                echo_table(("KEY ID", "CREATED", "LAST USED", "REVOKED"),
+                           [(r["key_id"], r["created_at"], r["last_used_at"], r["revoked_at"]) for r in rows])
+        elif revoke is not None:
+            click.echo(f"API key {revoke.strip()} of {holder} {shown_name} revoked")
+        elif as_json:
+            echo_json({holder: shown_name, "key_id": row.key_id, "api_key": key})
+        else:
+            click.echo(f"API key {row.key_id} of {holder} {shown_name} (shown only now): {key}")
+
+    command.help = (f"Make an API key for {holder} NAME and print it (shown only this once); or revoke one, or list "
+                    "them. Requests carry it as `Authorization: Bearer KEY`.")
+
+
+def _customer_holder(s: Session, login: str) -> tuple[str, dict[str, int]]:
+    c = _customer(s, login)
+    return c.login, {"customer_id": c.id}
+
+
+keys_command(owner, "customer", _customer_holder)
 
 
 @owner.command("forward")
@@ -350,67 +374,17 @@ def owner_forward(obj: Context, login: str, email: str | None, http_url: str | N
     Webhook requests are signed with the customer's secret (header X-Simhost-Signature); a secret is shown
     only when it is made.
     """
-    changes: dict[str, str | None] = {}
-    if email is not None:
-        addresses = [bounded(a.strip(), EMAIL_MAX, "e-mail address") for a in email.split(",") if a.strip()]
-        bad = [a for a in addresses if "@" not in a.strip("@")]
-        if bad:
-            raise ValidationError(f"{shown(bad[0])} is not an e-mail address")
-        changes["email"] = bounded(", ".join(addresses), EMAILS_MAX, "e-mail addresses") or None
-    if http_url is not None:
-        bounded(http_url, HTTP_URL_MAX, "HTTP URL")
-        if http_url and not http_url.startswith(("http://", "https://")):
-            raise ValidationError(f"{shown(http_url)} is not an http:// or https:// URL")
-        changes["http_url"] = http_url or None
-    if http_secret is not None:
-        if rotate_http_secret:
-            raise ValidationError("give --http-secret or --rotate-http-secret, not both")
-        bounded(http_secret, HTTP_SECRET_MAX, "HTTP secret")
-        if len(http_secret) < HTTP_SECRET_MIN or not http_secret.isprintable() or http_secret != http_secret.strip():
-            raise ValidationError(f"the HTTP secret must be {HTTP_SECRET_MIN} to {HTTP_SECRET_MAX} printable "
-                                  "characters without surrounding spaces")
-    if smpp_system_id is not None:
-        bounded(smpp_system_id, SMPP_SYSTEM_ID_MAX, "SMPP system_id")
-        if smpp_system_id and (not smpp_system_id.isascii() or not smpp_system_id.isprintable()
-                               or smpp_system_id != smpp_system_id.strip()):
-            raise ValidationError("the SMPP system_id must be printable ASCII without surrounding spaces")
-        changes["smpp_system_id"] = smpp_system_id or None
-    if smpp_password is not None and not (SMPP_PASSWORD_MIN <= len(smpp_password) <= SMPP_PASSWORD_MAX
-                                          and smpp_password.isascii() and smpp_password.isprintable()):
-        raise ValidationError(f"the SMPP password must be {SMPP_PASSWORD_MIN} to {SMPP_PASSWORD_MAX} printable ASCII "
-                              "characters (an SMPP 3.4 password field holds 8)")
-    if smpp_long_mode is not None:
-        changes["smpp_long_mode"] = smpp_long_mode
-    if msisdn is not None:
-        changes["forward_msisdn"] = validate.msisdn(msisdn, obj.settings.region) if msisdn else None
-    if not changes and http_secret is None and not rotate_http_secret and smpp_password is None:
+    change = forwarding.check(region=obj.settings.region, email=email, http_url=http_url, http_secret=http_secret,
+                              rotate_http_secret=rotate_http_secret, smpp_system_id=smpp_system_id,
+                              smpp_password=smpp_password, smpp_long_mode=smpp_long_mode, msisdn=msisdn)
+    if change.empty:
         raise ValidationError("nothing to change: give --email, --http-url, --http-secret, --rotate-http-secret, "
                               "--smpp-system-id, --smpp-password, --smpp-long-mode or --msisdn")
-    made: str | None = None
-    smpp_made: str | None = None
     with obj.sessions().begin() as s:
         c = _customer(s, login)
-        wanted_id = changes.get("smpp_system_id")
-        if wanted_id and s.scalar(select(Customer.login).where(Customer.smpp_system_id == wanted_id,
-                                                               Customer.id != c.id)):
-            raise ValidationError(f"SMPP system_id {shown(wanted_id)} belongs to another customer")
-        for key, value in changes.items():
-            setattr(c, key, value)
-        if smpp_password is not None:
-            c.smpp_password_hash = hash_password(smpp_password)
-        elif c.smpp_system_id and not c.smpp_password_hash:
-            smpp_made = new_smpp_password()
-            c.smpp_password_hash = hash_password(smpp_made)
-        if rotate_http_secret:
-            if c.http_secret is None:
-                raise ValidationError(f"customer {c.login} has no HTTP secret to rotate: set a URL with --http-url")
-            made = new_secret()
-            c.http_secret_previous, c.http_secret, c.http_secret_rotated_at = c.http_secret, made, datetime.now(UTC)
-        elif http_secret is not None:
-            c.http_secret, c.http_secret_previous, c.http_secret_rotated_at = http_secret, None, None
-        elif c.http_url and c.http_secret is None:
-            made = c.http_secret = new_secret()
+        made = forwarding.apply(s, c, change, datetime.now(UTC))
         bump_version(s)
+    changes = change.fields
     shown_changes = [f"{k} {v or '(none)'}" for k, v in changes.items()]
     if http_secret is not None:
         shown_changes.append("http_secret set")
@@ -418,12 +392,12 @@ def owner_forward(obj: Context, login: str, email: str | None, http_url: str | N
         shown_changes.append("smpp_password set")
     if shown_changes:
         click.echo(f"customer {c.login} forwarding: " + ", ".join(shown_changes))
-    if made is not None:
-        click.echo(f"webhook signing secret (shown only now): {made}")
+    if made.http_secret is not None:
+        click.echo(f"webhook signing secret (shown only now): {made.http_secret}")
         if rotate_http_secret:
             click.echo("the previous secret stays valid for 24 hours: requests carry both signatures until then")
-    if smpp_made is not None:
-        click.echo(f"SMPP password (shown only now): {smpp_made}")
+    if made.smpp_password is not None:
+        click.echo(f"SMPP password (shown only now): {made.smpp_password}")
 
 
 # ---- slot --------------------------------------------------------------------------------------------
@@ -585,21 +559,6 @@ def slot_assign(obj: Context, number: str, owner_login: str) -> None:
 @click.group()
 def whitelist() -> None:
     """Alphanumeric sender names approved, one by one, for hosted-company numbers."""
-
-
-def _company_slot(s: Session, number: str, region: str) -> SimSlot:
-    row = _find_slot(s, number, region)
-    if row.kind != "hosted-company":
-        why = ("it rejects every alphanumeric sender" if row.kind in ("shared", "virtual")
-               else "it accepts every alphanumeric sender")
-        raise ValidationError(f"{_label(row)} is a {row.kind} number: only hosted-company numbers have a sender "
-                              f"whitelist ({why})")
-    return row
-
-
-def _entry(s: Session, slot_row: SimSlot, name: str) -> WhitelistEntry | None:
-    return s.scalar(select(WhitelistEntry).where(WhitelistEntry.slot_id == slot_row.id,
-                                                 WhitelistEntry.sender_key == validate.sender_key(name)))
 
 
 def _default_approver() -> str | None:

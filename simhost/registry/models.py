@@ -35,6 +35,8 @@ class Customer(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     mqtt_password_hash: Mapped[str | None] = mapped_column(String(200))
+    # a web sign-in password of its own (`simhost owner password LOGIN --web`); without one, the MQTT password
+    web_password_hash: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(Text)
     http_url: Mapped[str | None] = mapped_column(Text)
     # the webhook signing secret, kept as given (it must sign); the previous one still signs for a day after a rotation
@@ -130,6 +132,9 @@ class RoutedMessage(Base):
     topic: Mapped[str] = mapped_column(Text)  # where the payload was published
     payload: Mapped[str] = mapped_column(Text)
     published_at: Mapped[datetime | None] = mapped_column(TS)
+    # an unrouted or rejected message an operator gave to a customer: who and when
+    assigned_by: Mapped[str | None] = mapped_column(String(64))
+    assigned_at: Mapped[datetime | None] = mapped_column(TS)
 
     __table_args__ = (
         Index("ix_routed_messages_owner_received", "owner", "received_at"),

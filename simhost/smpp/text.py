@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from simhost.registry.forwarding import LONG_MODES
 from simhost.smpp import pdu
 from simhost.smpp.pdu import PduError, ShortMessage
 from simhost_drivers.pdu.encoder import split_text
@@ -14,8 +15,7 @@ from simhost_drivers.pdu.gsm7 import decode_septets
 DC_DEFAULT, DC_IA5, DC_BINARY, DC_LATIN1, DC_UCS2 = 0, 1, 4, 3, 8
 TON_UNKNOWN, TON_INTERNATIONAL, TON_NATIONAL, TON_NETWORK, TON_ALPHANUMERIC = 0, 1, 2, 3, 5
 NPI_UNKNOWN, NPI_ISDN = 0, 1
-UDH_MODE, PAYLOAD_MODE = "udh", "payload"
-LONG_MODES = (UDH_MODE, PAYLOAD_MODE)
+UDH_MODE, PAYLOAD_MODE = LONG_MODES
 SOURCE_TYPES = {"international": (TON_INTERNATIONAL, NPI_ISDN), "national": (TON_NATIONAL, NPI_ISDN),
                 "short": (TON_NETWORK, NPI_UNKNOWN), "alphanumeric": (TON_ALPHANUMERIC, NPI_UNKNOWN)}
 

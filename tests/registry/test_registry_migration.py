@@ -26,6 +26,7 @@ from simhost.registry.models import (
     current_version,
 )
 from simhost.registry.snapshot import load_directory
+from simhost.security import models as _access_tables  # noqa: F401  (their tables in Base.metadata)
 from tests.registry.test_registry_cli import fresh_pg_database, make_iccid
 
 REGISTRY_TABLES = {"customers", "sim_slots", "whitelist", "sent_log", "routed_messages", "registry_version"}
