@@ -72,6 +72,7 @@ class LazyGroup(click.Group):
         **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot", "whitelist")},
         **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox", "status")},
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
+        "config": "simhost.commands.config:config",
         "delivery": "simhost.commands.delivery:delivery",
     }
 
