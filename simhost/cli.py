@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from simhost.commands.common import Context, echo_json, friendly, friendly_errors
-from simhost.config import Settings, read_password_file, shown_url
+from simhost.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, PROCESSES, Processes, Settings, parse_processes, shown_url
 from simhost.db import sqlite_file, upgrade
 from simhost.inputs import (
     ARGUMENT_MAX,
@@ -37,8 +37,6 @@ from simhost.models import Port
 F = TypeVar("F", bound=Callable[..., Any])
 PORT_NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{PORT_NAME_MAX}}}$")
 LONG_WORD_RE = re.compile(rf"\S{{{SHOWN_MAX + 1},}}")
-SETTING_OPTIONS = {"db_url": "--db (SIMHOST_DB)", "mqtt_url": "--mqtt (SIMHOST_MQTT)",
-                   "topic_prefix": "--topic-prefix (SIMHOST_TOPIC_PREFIX)", "region": "--region (SIMHOST_REGION)"}
 
 
 @contextmanager
@@ -57,13 +55,14 @@ def _cut_word(match: re.Match[str]) -> str:
     return word[:SHOWN_MAX] + "…" + closing
 
 
-def _processes(value: str) -> int | None:
-    """`--gateway-processes`: None for auto, else a positive number."""
-    if value == "auto":
+def _processes(value: str | None) -> Processes | None:
+    """`--gateway-processes`: a positive number or "auto"; None when not given."""
+    if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"{shown(value)}: give a number of processes (1 or more) or 'auto'")
-    return int(value)
+    try:
+        return parse_processes(value)
+    except ValueError:
+        raise click.BadParameter(f"{shown(value)}: {PROCESSES.hint}") from None
 
 
 class LazyGroup(click.Group):
@@ -78,6 +77,7 @@ class LazyGroup(click.Group):
         **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox")},
         "status": "simhost.commands.status:status",
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
+        "config": "simhost.commands.config:config",
         "delivery": "simhost.commands.delivery:delivery",
         "operator": "simhost.commands.operators:operator",
     }
@@ -110,20 +110,24 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="simhost", prog_name="simhost", message="%(prog)s %(version)s")
-@click.option("--db", "db_url", envvar="SIMHOST_DB", default=None, metavar="URL",
+@click.option("--config", "config_path", default=None, metavar="PATH",
+              help=f"TOML configuration file [env {CONFIG_ENV}; default {DEFAULT_CONFIG_PATH} if it exists]. "
+                   "Flags override the environment, which overrides the file; `simhost config show` shows "
+                   "what is in effect and where it came from.")
+@click.option("--db", "db_url", default=None, metavar="URL",
               help="Database URL [env SIMHOST_DB; default sqlite:///simhost.db in the current "
                    "directory; PostgreSQL: postgresql://user@host/db].")
-@click.option("--mqtt", "mqtt_url", envvar="SIMHOST_MQTT", default=None, metavar="URL",
+@click.option("--mqtt", "mqtt_url", default=None, metavar="URL",
               help="MQTT broker URL [env SIMHOST_MQTT; default mqtt://127.0.0.1:1883; mqtt://user@host:port, "
                    "the password from --mqtt-password-file or SIMHOST_MQTT_PASSWORD (a password in the URL "
                    "works, but every local user can read a command line)].")
-@click.option("--mqtt-password-file", envvar="SIMHOST_MQTT_PASSWORD_FILE", default=None, metavar="PATH",
+@click.option("--mqtt-password-file", default=None, metavar="PATH",
               help="Read the MQTT user's password from this file (mode 0600; a trailing newline is ignored) "
                    "[env SIMHOST_MQTT_PASSWORD_FILE; or give the password itself in SIMHOST_MQTT_PASSWORD].")
-@click.option("--topic-prefix", envvar="SIMHOST_TOPIC_PREFIX", default=None,
-              help="MQTT topic prefix [default simhost].")
-@click.option("--region", envvar="SIMHOST_REGION", default=None,
-              help="Default region for phone numbers without a country code [default RU].")
+@click.option("--topic-prefix", default=None,
+              help="MQTT topic prefix [env SIMHOST_TOPIC_PREFIX; default simhost].")
+@click.option("--region", default=None,
+              help="Default region for phone numbers without a country code [env SIMHOST_REGION; default RU].")
 @click.option("-v", "--verbose", count=True,
               help="More logging: -v a line per message received, routed and delivered and per port state change; "
                    "-vv debugging; -vvv the AT wire trace.")
@@ -132,8 +136,9 @@ class LazyGroup(click.Group):
               help="text, or json: one JSON object per line (time, level, logger, message and the event's fields) "
                    "[env SIMHOST_LOG_FORMAT].")
 @click.pass_context
-def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_password_file: str | None,
-         topic_prefix: str | None, region: str | None, verbose: int, log_format: str) -> None:
+def main(ctx: click.Context, config_path: str | None, db_url: str | None, mqtt_url: str | None,
+         mqtt_password_file: str | None, topic_prefix: str | None, region: str | None, verbose: int,
+         log_format: str) -> None:
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose)
     if level is None:
@@ -143,20 +148,12 @@ def main(ctx: click.Context, db_url: str | None, mqtt_url: str | None, mqtt_pass
     setup_logging(level, log_format)
     # migrations run on every start; their progress lines only matter when debugging
     logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
-    settings = Settings.from_env()
-    settings = replace(settings, db_url=db_url or settings.db_url, mqtt_url=mqtt_url or settings.mqtt_url,
-                       topic_prefix=topic_prefix or settings.topic_prefix, region=region or settings.region)
-    for field, option in SETTING_OPTIONS.items():
-        utf8(getattr(settings, field), option)
-    if settings.mqtt_password is not None and not is_utf8(settings.mqtt_password):
-        raise InputError("SIMHOST_MQTT_PASSWORD is not UTF-8 text")  # never quoted: it is a secret
-    if mqtt_password_file:
-        utf8(mqtt_password_file, "--mqtt-password-file (SIMHOST_MQTT_PASSWORD_FILE)")
-        password, warning = read_password_file(mqtt_password_file)
-        if warning:
-            click.echo(warning, err=True)
-        settings = replace(settings, mqtt_password=password)
-    ctx.obj = Context(settings)
+    loaded = Settings.load(config_path, flags={
+        "db_url": db_url, "mqtt_url": mqtt_url, "mqtt_password_file": mqtt_password_file,
+        "topic_prefix": topic_prefix, "region": region})
+    for warning in loaded.warnings:
+        click.echo(warning, err=True)
+    ctx.obj = Context(loaded.settings, loaded)
 
 
 @main.group()
@@ -288,17 +285,18 @@ def port_list(obj: Context, as_json: bool) -> None:
 @main.command()
 @click.option("--only", type=click.Choice(["gateway", "router", "delivery", "web"]), default=None,
               help="Run only this service (default: gateway, router, delivery and web together).")
-@click.option("--router-group", envvar="SIMHOST_ROUTER_GROUP", default="routers", show_default=True,
+@click.option("--router-group", default=None,
               help="Shared-subscription group: routers in one group split the inbound messages between them. "
-                   "Behind `simhost mqtt acl`, use the secret group it wrote to services.json.")
+                   "Behind `simhost mqtt acl`, use the secret group it wrote to services.json "
+                   "[env SIMHOST_ROUTER_GROUP, router.group in the config file; default routers].")
 @click.option("--router-id", default=None,
               help="This router's MQTT session name (default: the host name). Unacknowledged messages wait "
                    "for the same id after a restart; give each router on one host its own.")
-@click.option("--gateway-processes", envvar="SIMHOST_GATEWAY_PROCESSES", default="auto", show_default=True,
-              metavar="N|auto",
+@click.option("--gateway-processes", default=None, metavar="N|auto",
               callback=lambda _c, _p, v: _processes(v),
               help="Split the ports over N gateway processes (one process uses at most one core, about "
-                   "1,500 msg/s); auto: one per 32 ports, no more than the cores.")
+                   "1,500 msg/s); auto: one per 32 ports, no more than the cores [env SIMHOST_GATEWAY_PROCESSES, "
+                   "gateway.processes in the config file; default auto].")
 @click.option("--metrics-listen", default=None, metavar="HOST:PORT",
               help="Serve Prometheus metrics at http://HOST:PORT/metrics [env SIMHOST_METRICS_LISTEN; default: no "
                    "endpoint]. With several gateway processes, process N serves its own at PORT+N; this one (router, "
@@ -309,13 +307,13 @@ def port_list(obj: Context, as_json: bool) -> None:
 @click.option("--smpp-listen", default=None, metavar="HOST:PORT|off",
               help="Where the SMPP server (part of the delivery service) listens for customers' binds "
                    "[default: SIMHOST_SMPP_LISTEN or 0.0.0.0:2775].")
-@click.option("--http-listen", envvar="SIMHOST_HTTP_LISTEN", default=None, metavar="HOST:PORT",
+@click.option("--http-listen", default=None, metavar="HOST:PORT",
               help="Where the web server (the REST API under /api/v1) listens [env SIMHOST_HTTP_LISTEN; default "
                    "127.0.0.1:8080].")
 @click.pass_obj
 @friendly_errors
-def run(obj: Context, only: str | None, router_group: str, router_id: str | None,
-        gateway_processes: int | None, metrics_listen: str | None, port_rescan: float,
+def run(obj: Context, only: str | None, router_group: str | None, router_id: str | None,
+        gateway_processes: Processes | None, metrics_listen: str | None, port_rescan: float,
         smpp_listen: str | None, http_listen: str | None) -> None:
     """Run the services in the foreground until SIGINT/SIGTERM.
 
@@ -329,6 +327,8 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
     """
     from simhost.metrics import Metrics, parse_listen, serve
 
+    router_group = router_group or obj.settings.router_group
+    processes = gateway_processes or obj.settings.gateway_processes
     settings = replace(obj.settings, metrics_listen=metrics_listen or obj.settings.metrics_listen)
     if settings.metrics_listen is not None:
         parse_listen(utf8(settings.metrics_listen, "--metrics-listen (SIMHOST_METRICS_LISTEN)"))
@@ -342,7 +342,7 @@ def run(obj: Context, only: str | None, router_group: str, router_id: str | None
         ports = load_ports(sessions)
         if not ports and only == "gateway":
             raise click.ClickException("no ports registered: add one with `simhost port add NAME --url URL`")
-        runner = GatewayRunner(settings, obj.engine(), gateway_processes,
+        runner = GatewayRunner(settings, obj.engine(), None if processes == "auto" else processes,
                                announce=announce, metrics=metrics)
     router = None
     if only in (None, "router"):

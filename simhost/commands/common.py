@@ -12,7 +12,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from simhost.config import ConfigError, Settings
+from simhost.config import ConfigError, LoadedSettings, Settings
 from simhost.db import make_engine, make_sessions, upgrade
 from simhost.inputs import InputError
 
@@ -22,10 +22,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 class Context:
-    """What every command gets: the resolved settings and lazily made database sessions."""
+    """What every command gets: the resolved settings (`loaded`: with where each came from) and lazily made
+    database sessions."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, loaded: LoadedSettings | None = None) -> None:
         self.settings = settings
+        self.loaded = loaded
         self._engine: Engine | None = None
         self._sessions: Any = None
 
