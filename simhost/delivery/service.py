@@ -18,7 +18,7 @@ from simhost.delivery import channels
 from simhost.delivery.channels import Channel, Item, Result
 from simhost.delivery.forward import ForwardChannel
 from simhost.delivery.mail import MailChannel
-from simhost.delivery.models import PENDING, Delivery
+from simhost.delivery.models import EMAIL, PENDING, SMPP, Delivery
 from simhost.delivery.queue import MAX_TRIES, record_try
 from simhost.delivery.webhook import WebhookChannel
 from simhost.metrics import LazyCollector, Metrics, bounded, delivery_queue_families
@@ -80,11 +80,23 @@ class DeliveryService:
     def start(self) -> None:
         self.stopping.clear()
         self.metrics.attach(self.collector)
+        self._warn_unserved()
         self._threads = [threading.Thread(target=self._dispatch_loop, name="simhost-delivery", daemon=True)]
         self._threads += [threading.Thread(target=self._work_loop, name=f"simhost-delivery-{i}", daemon=True)
                           for i in range(self.workers)]
         for t in self._threads:
             t.start()
+
+    def _warn_unserved(self) -> None:
+        """Say which queued deliveries this service will not take: channels without their settings (e-mail
+        without SIMHOST_SMTP) wait, and nothing else would say why."""
+        with self.sessions() as s:
+            waiting = s.execute(select(Delivery.channel, func.count()).where(
+                Delivery.state == PENDING, Delivery.channel.not_in([*self.channels, SMPP]))
+                .group_by(Delivery.channel)).all()
+        for channel, n in waiting:
+            why = " (SIMHOST_SMTP is not set)" if channel == EMAIL else ""
+            log.warning("%d %s deliveries wait: this service does not deliver by %s%s", n, channel, channel, why)
 
     def stop(self) -> None:
         """Stop picking rows and wait for the tries under way (each ends within its timeout)."""
