@@ -65,7 +65,7 @@ def test_a_modem_open_in_one_place_cannot_be_opened_in_another(tmp_path: Path) -
     bank.start()
     try:
         first = SerialTransport(bank.ports[0].path)
-        with pytest.raises(PortOpenError, match="exclusively lock"):
+        with pytest.raises(PortOpenError, match="locked by another process"):
             SerialTransport(bank.ports[0].path)
         first.close()
         SerialTransport(bank.ports[0].path).close()
