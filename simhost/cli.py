@@ -344,11 +344,6 @@ def run(obj: Context, only: str | None, router_group: str | None, router_id: str
             raise click.ClickException("no ports registered: add one with `simhost port add NAME --url URL`")
         runner = GatewayRunner(settings, obj.engine(), None if processes == "auto" else processes,
                                announce=announce, metrics=metrics)
-    router = None
-    if only in (None, "router"):
-        from simhost.router.service import Router
-
-        router = Router(settings, sessions, group=router_group, router_id=router_id, metrics=metrics)
     delivery = None
     smpp = None
     if only in (None, "delivery"):
@@ -357,6 +352,12 @@ def run(obj: Context, only: str | None, router_group: str | None, router_id: str
 
         delivery = DeliveryService(settings, sessions, metrics=metrics)
         smpp = SmppServer(settings, sessions, listen=smpp_listen)
+    router = None
+    if only in (None, "router"):
+        from simhost.router.service import Router
+
+        router = Router(settings, sessions, group=router_group, router_id=router_id, metrics=metrics,
+                        on_deliveries=delivery.wake if delivery is not None else None)
     web = None
     if only in (None, "web"):
         from simhost.web.server import WebServer

@@ -27,8 +27,7 @@ from simhost.registry.models import Customer, RoutedMessage
 log = logging.getLogger("simhost.delivery")
 
 WORKERS = 8
-POLL_S = 1.0
-DUE_BATCH = 500
+POLL_S = 0.25  # a delivery service in another process than the router finds new rows this late at most
 
 
 @dataclass(frozen=True)
@@ -147,15 +146,22 @@ class DeliveryService:
         if free <= 0:
             return
         now = datetime.now(UTC)
+        due = (Delivery.state == PENDING, Delivery.next_try_at <= now, Delivery.channel.in_(list(self.channels)))
+        picked: list[_Job] = []
         with self.sessions.begin() as s:
-            due = s.execute(select(Delivery.id, Delivery.owner, Delivery.channel, Delivery.next_try_at)
-                            .where(Delivery.state == PENDING, Delivery.next_try_at <= now,
-                                   Delivery.channel.in_(list(self.channels)))
-                            .order_by(Delivery.next_try_at, Delivery.id).limit(DUE_BATCH)).all()
-            picked: list[_Job] = []
-            for row in due:
-                key = (row.owner, row.channel)
+            # the queues (owner, channel) with a row due, longest waiting first; then each one's oldest row: a
+            # queue with thousands due never hides the others' rows behind it
+            queues = s.execute(select(Delivery.owner, Delivery.channel).where(*due)
+                               .group_by(Delivery.owner, Delivery.channel)
+                               .order_by(func.min(Delivery.next_try_at)).limit(free + len(busy))).all()
+            for owner, channel in queues:
+                key = (owner, channel)
                 if key in busy:
+                    continue
+                row = s.execute(select(Delivery.id, Delivery.next_try_at)
+                                .where(*due, Delivery.owner == owner, Delivery.channel == channel)
+                                .order_by(Delivery.next_try_at, Delivery.id).limit(1)).first()
+                if row is None:
                     continue
                 claimed = s.execute(update(Delivery)
                                     .where(Delivery.id == row.id, Delivery.state == PENDING,

@@ -9,6 +9,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,9 +119,13 @@ class Router:
         reply_window: timedelta = REPLY_WINDOW,
         refresh_interval_s: float = REFRESH_INTERVAL_S,
         metrics: Metrics | None = None,
+        on_deliveries: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
+        # told after deliveries were queued with decisions (a delivery service in this process takes them at once
+        # instead of at its next poll)
+        self.on_deliveries = on_deliveries
         self.sessions = sessions
         self.topics = Topics(settings.topic_prefix)
         self.router_id = router_id or socket.gethostname()
@@ -459,6 +464,7 @@ class Router:
                 .where(RoutedMessage.id.in_(ids)))}
             now = datetime.now(UTC)
             rows = []
+            queued = 0
             for key, (out, decision, message) in decided.items():
                 row = known.get(key)
                 if row is not None and row.published_at is not None:
@@ -475,8 +481,10 @@ class Router:
             if rows:
                 s.execute(insert(RoutedMessage), rows)
                 # with the decision, in its transaction: a message routed is never left undelivered
-                enqueue(s, rows, now)
+                queued = enqueue(s, rows, now)
         self._count_routed(rows, stored)
+        if queued and self.on_deliveries is not None:
+            self.on_deliveries()
         for out in to_publish:
             with self._lock:
                 existing = self._waiting.get(out.key)
