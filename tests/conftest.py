@@ -81,8 +81,9 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_leaks: skip the autouse leak check for this test")
-    # every `simhost run` a test starts gets an SMPP port of its own instead of the shared 2775
+    # every `simhost run` a test starts gets SMPP and web ports of its own instead of the shared 2775 and 8080
     os.environ.setdefault("SIMHOST_SMPP_LISTEN", "127.0.0.1:0")
+    os.environ.setdefault("SIMHOST_HTTP_LISTEN", "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")
