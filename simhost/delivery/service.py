@@ -27,7 +27,17 @@ from simhost.registry.models import Customer, RoutedMessage
 log = logging.getLogger("simhost.delivery")
 
 WORKERS = 8
+RECORD_BATCH = 200
 POLL_S = 0.25  # a delivery service in another process than the router finds new rows this late at most
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A try made (or stopped before it was made: `tried` False), waiting to be recorded."""
+
+    delivery: Delivery
+    outcome: Result
+    tried: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class DeliveryService:
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._done: queue.Queue[tuple[_Job, _Done] | None] = queue.Queue()
         self._busy: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -83,6 +94,8 @@ class DeliveryService:
         self._threads = [threading.Thread(target=self._dispatch_loop, name="simhost-delivery", daemon=True)]
         self._threads += [threading.Thread(target=self._work_loop, name=f"simhost-delivery-{i}", daemon=True)
                           for i in range(self.workers)]
+        self._threads.append(threading.Thread(target=self._record_loop, name="simhost-delivery-record",
+                                              daemon=True))
         for t in self._threads:
             t.start()
 
@@ -101,11 +114,14 @@ class DeliveryService:
         """Stop picking rows and wait for the tries under way (each ends within its timeout)."""
         self.stopping.set()
         self._wake.set()
-        self._threads[0].join()
-        for _ in self._threads[1:]:
+        dispatcher, *workers, recorder = self._threads
+        dispatcher.join()
+        for _ in workers:
             self._jobs.put(None)
-        for t in self._threads[1:]:
+        for t in workers:
             t.join()
+        self._done.put(None)
+        recorder.join()
         self._threads = []
         self.metrics.detach(self.collector)
 
@@ -191,53 +207,85 @@ class DeliveryService:
             if job is None:
                 return
             try:
-                self._try(job.id)
+                done = self._try(job.id)
             except Exception:
                 # the row stays leased: it is tried again when the lease runs out
-                log.exception("delivery %d: the try could not be made or recorded", job.id)
-            finally:
+                log.exception("delivery %d: the try could not be made", job.id)
+                done = None
+            if done is None:
                 self._release(job)
+            else:
+                self._done.put((job, done))
 
-    def _try(self, delivery_id: int) -> None:
+    def _try(self, delivery_id: int) -> _Done | None:
         with self.sessions() as s:
             row = s.execute(select(Delivery, RoutedMessage.payload, Customer)
                             .join(RoutedMessage, RoutedMessage.id == Delivery.message_id)
                             .outerjoin(Customer, Customer.login == Delivery.owner)
                             .where(Delivery.id == delivery_id)).one_or_none()
             if row is None or row.Delivery.state != PENDING:
-                return
+                return None
             d: Delivery = row.Delivery
             customer = _settings_of(row.Customer) if row.Customer is not None else None
         channel = self.channels.get(d.channel)
         if channel is None:
-            self._finish(d, Result.failed(f"no deliverer for channel {d.channel!r}"), tried=False)
-            return
+            return _Done(d, Result.failed(f"no deliverer for channel {d.channel!r}"), tried=False)
         if customer is None:
-            self._finish(d, Result.failed(f"customer {d.owner} no longer exists"), tried=False)
-            return
+            return _Done(d, Result.failed(f"customer {d.owner} no longer exists"), tried=False)
         if not customer.enabled:
-            self._finish(d, Result.failed(f"customer {d.owner} is disabled (`simhost delivery retry` sends it "
+            return _Done(d, Result.failed(f"customer {d.owner} is disabled (`simhost delivery retry` sends it "
                                           "once enabled again)"), tried=False)
-            return
         item = Item(d.id, d.message_id, d.owner, d.kind, d.tries, row.payload, customer)
-        self._finish(d, channel.deliver(item, datetime.now(UTC)))
+        return _Done(d, channel.deliver(item, datetime.now(UTC)))
 
-    def _finish(self, d: Delivery, outcome: Result, *, tried: bool = True) -> None:
-        """Record the try (`tried`: the channel made it, and its latency is measured, rather than it being stopped
-        before: no channel, a customer removed or disabled)."""
-        with self.sessions.begin() as s:
-            result = record_try(s, d.id, d.tries, outcome, datetime.now(UTC), retry_s=self.retry_s,
-                                max_tries=self.max_tries, owner=d.owner)
-        latency_ms = outcome.latency_ms
-        self.metrics.delivery_tries.labels(d.channel, result).inc()
-        if tried:
-            self.metrics.delivery_seconds.labels(d.channel).observe(latency_ms / 1000)
-        log.info("delivery %d of message %s by %s: %s in %d ms", d.id, d.message_id, d.channel, result, latency_ms,
-                 extra={"delivery_id": d.id, "message_id": d.message_id, "channel": d.channel, "result": result,
-                        "latency_ms": latency_ms, "tries": d.tries + 1})
+    # ---- the recorder --------------------------------------------------------------------------------
+
+    def _record_loop(self) -> None:
+        """Record the tries as they end, all those waiting in one transaction (a commit is the dearest part of a
+        try on SQLite; the workers go on meanwhile), then free their queues."""
+        while True:
+            first = self._done.get()
+            if first is None:
+                return
+            batch, last = [first], False
+            while len(batch) < RECORD_BATCH:
+                try:
+                    more = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    last = True
+                    break
+                batch.append(more)
+            self._record(batch)
+            if last:
+                return
+
+    def _record(self, batch: list[tuple[_Job, _Done]]) -> None:
+        results: list[str] = []
+        try:
+            now = datetime.now(UTC)
+            with self.sessions.begin() as s:
+                results = [record_try(s, done.delivery.id, done.delivery.tries, done.outcome, now,
+                                      retry_s=self.retry_s, max_tries=self.max_tries, owner=done.delivery.owner)
+                           for _job, done in batch]
+        except Exception:
+            # the rows stay leased: they are tried again when their leases run out
+            log.exception("%d delivery tries could not be recorded", len(batch))
+        for (_job, done), result in zip(batch, results, strict=False):
+            d, latency_ms = done.delivery, done.outcome.latency_ms
+            self.metrics.delivery_tries.labels(d.channel, result).inc()
+            if done.tried:
+                self.metrics.delivery_seconds.labels(d.channel).observe(latency_ms / 1000)
+            log.info("delivery %d of message %s by %s: %s in %d ms", d.id, d.message_id, d.channel, result,
+                     latency_ms, extra={"delivery_id": d.id, "message_id": d.message_id, "channel": d.channel,
+                                        "result": result, "latency_ms": latency_ms, "tries": d.tries + 1})
+        for job, _done in batch:
+            self._release(job)
         with self.changed:
-            self.tries += 1
+            self.tries += len(results)
             self.changed.notify_all()
+
 
 def standard_channels(settings: Settings, sessions: sessionmaker[Session], *, timeout_s: float,
                       allow_private: bool) -> list[Channel]:
