@@ -50,7 +50,7 @@ class Acl(NamedTuple):
         return {"acltype": self.acltype, "topic": self.topic, "allow": self.allow, "priority": self.priority}
 
 
-def role_acls(rights: Iterable[Right], router_group: str) -> frozenset[Acl]:
+def role_acls(rights: Iterable[Right], router_group: str | None) -> frozenset[Acl]:
     """The plugin's ACLs for `rights`: a write is publishClientSend; a read is publishClientReceive plus a
     subscribePattern. The plugin checks a shared subscription as its whole string, `$share/<group>/<filter>` (2.0's
     handle_subscribe.c passes it whole, sub_acl_check matches level by level), so a shared read is granted for the
@@ -60,6 +60,8 @@ def role_acls(rights: Iterable[Right], router_group: str) -> frozenset[Acl]:
         if r.access == "write":
             acls.add(Acl(SEND, r.topic))
         else:
+            if r.shared and router_group is None:
+                raise AclError("the routers' shared-subscription group is needed")
             acls.add(Acl(RECEIVE, r.topic))
             acls.add(Acl(SUBSCRIBE, f"$share/{router_group}/{r.topic}" if r.shared else r.topic))
     return frozenset(acls)
@@ -116,16 +118,16 @@ def desired_state(
     prefix: str,
     customers: Iterable[CustomerAccount],
     *,
-    router_group: str,
+    router_group: str | None = None,
     service_passwords: Mapping[str, str] | None = None,
     services: Mapping[str, str] = DEFAULT_SERVICES,
     new_passwords: Mapping[str, str] | None = None,
 ) -> Desired:
     """Every customer gets a client and a role of its own (a disabled one stays, disabled; one without an MQTT
     password has none on the broker either); each service role in `services` (role -> username) whose password
-    `service_passwords` (username -> password) holds gets a client. `new_passwords`: login -> the plain password
-    whose hash the registry now holds."""
-    if not GROUP_RE.match(router_group):
+    `service_passwords` (username -> password) holds gets a client (their roles need `router_group`).
+    `new_passwords`: login -> the plain password whose hash the registry now holds."""
+    if router_group is not None and not GROUP_RE.match(router_group):
         raise AclError(f"router group {shown(router_group)} cannot be a topic level")
     new_passwords = new_passwords or {}
     roles: dict[str, frozenset[Acl]] = {}
