@@ -229,6 +229,8 @@ def sync(obj: Context, admin_user: str, admin_password_file: str | None, service
     """
     with _one_line_errors(services_dir):
         customers = read_customers(obj.sessions())
+        if not dry_run:
+            services_dir.mkdir(parents=True, exist_ok=True)
         credentials = ServiceCredentials.load_or_create(services_dir, DEFAULT_SERVICES.values(), save=not dry_run)
         desired = desired_state(obj.settings.topic_prefix, customers, router_group=credentials.router_group,
                                 service_passwords=credentials.passwords)
