@@ -4,6 +4,9 @@ confined (subscriptions checked, `$share` included), disabled, locked out and de
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from simhost.security.dynsec import RECEIVE, SEND, SUBSCRIBE, Current, role_acls
 from simhost.security.dynsec_api import DynsecLink
 from simhost.topics import Topics
 from tests.brokerlib import PrivateBroker, dynsec_missing
-from tests.cli.clilib import fails, invoke, ok
+from tests.cli.clilib import SIMHOST, fails, invoke, ok
 from tests.security.test_security_acl import NOT_AUTHORIZED, Peer, accepted
 
 PREFIX = "dyn"
@@ -229,3 +232,21 @@ def test_file_acl_and_plugin_roles_come_from_one_table() -> None:
     assert {(a.acltype, a.topic) for a in customer} == {
         (RECEIVE, "sh/v1/owners/alice/#"), (SUBSCRIBE, "sh/v1/owners/alice/#"),
         (SEND, "sh/v1/owners/alice/send"), (SEND, "sh/v1/owners/alice/sent")}
+
+
+def test_router_with_another_group_is_refused_and_says_so(site: Site, tmp_path: Path) -> None:
+    site.sync()
+    passwords = site.services()["passwords"]
+    assert isinstance(passwords, dict)
+    watcher = site.service("operator").subscribe(T.router_status("+"))
+    env = dict(os.environ, **{k: v for k, v in site.env.items() if v is not None})
+    env.update(SIMHOST_MQTT=f"mqtt://router@127.0.0.1:{site.broker.port}", SIMHOST_MQTT_PASSWORD=passwords["router"])
+    env.pop("SIMHOST_CONFIG", None)
+    proc = subprocess.Popen([str(SIMHOST), "run", "--only", "router", "--router-group", "guessed", "--router-id", "r9"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        watcher.wait_for_payload(b'{"state": "online", "router": "r9", "group": "guessed"}', timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert f"the broker refused the subscription(s) $share/guessed/{T.inbound_all}" in err.decode()
