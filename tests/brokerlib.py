@@ -12,6 +12,18 @@ import time
 from pathlib import Path
 
 BROKER_START_TIMEOUT_S = 10.0
+DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
+
+
+def dynsec_missing() -> str | None:
+    """Why a broker with the dynamic-security plugin cannot be started here, or None."""
+    if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+        return "mosquitto is not installed (scripts/setup.sh installs it)"
+    if not DYNSEC_PLUGIN.exists():
+        return f"the dynamic-security plugin {DYNSEC_PLUGIN} is not installed"
+    if not shutil.which("mosquitto_ctrl"):
+        return "mosquitto_ctrl is not installed"
+    return None
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -45,7 +57,10 @@ def free_port() -> int:
 class PrivateBroker:
     """A mosquitto process of our own; `stop()` and `start()` again keep the same port."""
 
-    def __init__(self, extra_config: str = "", *, persistent: bool = False) -> None:
+    def __init__(self, extra_config: str = "", *, persistent: bool = False,
+                 dynsec_admin: tuple[str, str] | None = None) -> None:
+        """`dynsec_admin` (user, password): load the dynamic-security plugin, its file made by `mosquitto_ctrl
+        dynsec init` with that admin, and refuse anonymous clients."""
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.exe = exe
         self.port = free_port()
@@ -53,15 +68,27 @@ class PrivateBroker:
         # mosquitto started as root drops to the mosquitto user, which must write its persistence file
         os.chmod(self.dir, 0o777)
         self.conf = self.dir / "mosquitto.conf"
+        self.dynsec_file = self.dir / "dynamic-security.json"
+        plugin = ""
+        if dynsec_admin is not None:
+            subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(self.dynsec_file), *dynsec_admin],
+                           check=True, capture_output=True)
+            os.chmod(self.dynsec_file, 0o666)  # read and rewritten by the mosquitto user when started as root
+            plugin = f"plugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {self.dynsec_file}\n"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            + ("allow_anonymous true\n" if dynsec_admin is None else "allow_anonymous false\n" + plugin)
             + (f"persistence true\npersistence_location {self.dir}/\n" if persistent
                else "persistence false\n")
             + "max_queued_messages 100000\n"
             + extra_config
         )
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> str:
+        path = self.dir / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     @property
     def url(self) -> str:

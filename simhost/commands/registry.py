@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
+from simhost.commands.mqtt import push_customer
 from simhost.inputs import (
     APPROVER_MAX,
     CUSTOMER_NAME_MAX,
@@ -182,6 +183,7 @@ def owner_add(obj: Context, login: str, name: str | None, verified: bool, as_jso
     with _conflicts_named(sessions, lambda s: customers.duplicate(s, key)), sessions.begin() as s:
         customer, password = customers.add_customer(s, key, name, verified)
         name = customer.name
+    _warn(push_customer(obj, key, password))
     if as_json:
         echo_json({"login": key, "name": name, "verified": verified, "mqtt_password": password})
         return
@@ -239,6 +241,11 @@ def owner_show(obj: Context, login: str, as_json: bool) -> None:
                    f"{'' if n['enabled'] else ' (disabled)'}")
 
 
+def _warn(warning: str | None) -> None:
+    if warning:
+        click.echo(warning, err=True)
+
+
 def _customer_setter(name: str, field: str, value: bool, done: str, doc: str) -> click.Command:
     @owner.command(name)
     @click.argument("login", metavar="LOGIN")
@@ -251,6 +258,8 @@ def _customer_setter(name: str, field: str, value: bool, done: str, doc: str) ->
             setattr(c, field, value)
             if changed:
                 bump_version(s)
+        if field == "enabled":
+            _warn(push_customer(obj, c.login))
         click.echo(f"customer {c.login} {done}" if changed else f"customer {c.login} was {done} already")
 
     command.help = doc
@@ -275,7 +284,8 @@ _customer_setter("disable", "enabled", False, "disabled",
 def owner_password(obj: Context, login: str, web: bool, as_json: bool) -> None:
     """Give customer LOGIN a new MQTT password (or, with --web, web password) and print it (shown only this once).
 
-    The broker learns an MQTT password when `simhost mqtt acl` writes its password file again.
+    The broker learns an MQTT password when `simhost mqtt acl` writes its password file again, or at once
+    from this command with SIMHOST_MQTT_DYNSEC=1 (Mosquitto's dynamic-security plugin; see `simhost mqtt sync`).
     """
     password = new_password()
     with obj.sessions().begin() as s:
@@ -285,6 +295,8 @@ def owner_password(obj: Context, login: str, web: bool, as_json: bool) -> None:
         else:
             c.mqtt_password_hash = hash_password(password)
             bump_version(s)
+    if not web:
+        _warn(push_customer(obj, c.login, password))
     what = "web" if web else "mqtt"
     if as_json:
         echo_json({"login": c.login, f"{what}_password": password})
@@ -293,7 +305,8 @@ def owner_password(obj: Context, login: str, web: bool, as_json: bool) -> None:
         click.echo(f"customer {c.login}, new web password (shown only now): {password}")
         return
     click.echo(f"MQTT user {c.login}, new password (shown only now): {password}")
-    click.echo("rewrite the broker's password file with `simhost mqtt acl` for it to take effect")
+    click.echo("rewrite the broker's password file with `simhost mqtt acl` for it to take effect (with the "
+               "dynamic-security plugin, SIMHOST_MQTT_DYNSEC=1 gives it to the broker at once)")
 
 
 def keys_command(group: click.Group, holder: str, find: Callable[[Session, str], tuple[str, dict[str, int]]]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
@@ -156,6 +157,7 @@ class Router:
         if not settings.mqtt.password:
             log.warning("no MQTT password: the router's client id %s can be guessed, and a client connecting "
                         "with it takes the router's session (give the router its service account)", self.client_id)
+        self.subscriptions: list[str] = []
         self.subscriber = make_client(settings.mqtt, "simhost-router", client_id=self.client_id,
                                       manual_ack=True,
                                       will=(status_topic, json.dumps({"state": "offline", "router": self.router_id,
@@ -174,16 +176,23 @@ class Router:
             log.error("router could not connect to %s: %s", self.settings.mqtt, reason)
             return
         share = f"$share/{self.group}"
-        client.subscribe([
-            (f"{share}/{self.topics.inbound_all}", 1),
-            (f"{share}/{self.topics.sent}", 1),
-            (f"{share}/{self.topics.owner_sent_all}", 1),
-            (f"{share}/{self.topics.send}", 1),
-            (f"{share}/{self.topics.owner_send_all}", 1),
-            (f"{self.topics.base}/gateways/+/status", 1),
-        ])
+        self.subscriptions = [
+            f"{share}/{self.topics.inbound_all}",
+            f"{share}/{self.topics.sent}",
+            f"{share}/{self.topics.owner_sent_all}",
+            f"{share}/{self.topics.send}",
+            f"{share}/{self.topics.owner_send_all}",
+            f"{self.topics.base}/gateways/+/status",
+        ]
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
 
-    def _on_subscribed(self, client: paho.Client, *_args: Any) -> None:
+    def _on_subscribed(self, client: paho.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode],
+                       _props: Any) -> None:
+        refused = [topic for topic, r in zip(self.subscriptions, reasons, strict=False) if r.is_failure]
+        if refused:
+            # a broker that checks subscriptions (the dynamic-security plugin) grants the router one group only
+            log.error("router %s: the broker refused the subscription(s) %s: is the router group the one "
+                      "`simhost mqtt sync` granted (services.json)?", self.router_id, ", ".join(refused))
         status: dict[str, Any] = {"state": "online", "router": self.router_id, "group": self.group}
         if self.takeovers:
             status["session_taken_over"] = self.takeovers

@@ -39,6 +39,19 @@ class AclError(ValueError):
     """The inputs cannot be turned into safe Mosquitto files; the message names the culprit."""
 
 
+class Right(NamedTuple):
+    """One thing an account may do: `read` (subscribe to and receive) or `write` (publish) `topic`, a topic filter.
+
+    `shared`: read only through the routers' shared subscription `$share/<group>/<topic>`. Mosquitto's ACL file
+    checks the messages delivered, not subscriptions, so it ignores the flag; the dynamic-security plugin checks
+    the subscription itself, `$share/<group>/` included (see simhost.security.dynsec).
+    """
+
+    access: str
+    topic: str
+    shared: bool = False
+
+
 class CustomerAccount(NamedTuple):
     """One registry customer as the broker sees it."""
 
@@ -65,8 +78,9 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
-    """(access, topic filter) pairs of each service role, covering every topic it publishes or subscribes to."""
+def service_rules(prefix: str) -> dict[str, list[Right]]:
+    """The rights of each service role, covering every topic it publishes or subscribes to: the one description
+    both the ACL file and the dynamic-security roles are made from."""
     t = Topics(check_prefix(prefix))
     gateways_status = f"{t.base}/gateways/+/status"
     ports_status = t.port_status("+")
@@ -74,48 +88,48 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
         # inbound messages, retained port statuses, the gateway's own status and will; sends' outcomes and status
         # reports nobody sent (the relay publishes them from the database)
         GATEWAY: [
-            ("write", t.inbound_all),
-            ("write", ports_status),
-            ("write", gateways_status),
-            ("write", f"{t.base}/owners/+/sends"),
-            ("write", t.unrouted),
-            ("read", t.acks_all),  # routers confirm what they routed; only routers may write there
+            Right("write", t.inbound_all),
+            Right("write", ports_status),
+            Right("write", gateways_status),
+            Right("write", f"{t.base}/owners/+/sends"),
+            Right("write", t.unrouted),
+            Right("read", t.acks_all),  # routers confirm what they routed; only routers may write there
         ],
-        # Mosquitto checks a `$share/<group>/<filter>` subscription against <filter>, so the plain
-        # filters below also grant the shared subscriptions the router makes.
+        # its shared subscriptions (`$share/<group>/...`); the ACL file grants them with the plain filter, the
+        # dynamic-security role only with the routers' group
         ROUTER: [
-            ("read", f"{t.base}/inbound/#"),
-            ("read", t.sent),
-            ("read", t.owner_sent_all),
-            ("read", t.send),
-            ("read", t.owner_send_all),
-            ("read", gateways_status),
-            ("write", f"{t.base}/owners/#"),
-            ("write", t.unrouted),
-            ("write", ports_status),  # the status keeper marks a dead gateway's ports offline
-            ("write", t.router_status("+")),  # its own retained online/offline (and will)
-            ("write", t.acks_all),
+            Right("read", f"{t.base}/inbound/#", shared=True),
+            Right("read", t.sent, shared=True),
+            Right("read", t.owner_sent_all, shared=True),
+            Right("read", t.send, shared=True),
+            Right("read", t.owner_send_all, shared=True),
+            Right("read", gateways_status),
+            Right("write", f"{t.base}/owners/#"),
+            Right("write", t.unrouted),
+            Right("write", ports_status),  # the status keeper marks a dead gateway's ports offline
+            Right("write", t.router_status("+")),  # its own retained online/offline (and will)
+            Right("write", t.acks_all),
         ],
         OPERATOR: [
-            ("read", f"{prefix}/#"),
+            Right("read", f"{prefix}/#"),
         ],
         REPORTER: [
-            ("write", t.sent),
+            Right("write", t.sent),
         ],
         SENDER: [
-            ("write", t.send),
+            Right("write", t.send),
         ],
     }
 
 
-def customer_rules(prefix: str, login: str) -> list[tuple[str, str]]:
+def customer_rules(prefix: str, login: str) -> list[Right]:
     """A customer reads its own messages and sends' outcomes, asks for sends and reports its own sends, each on
     its own topic: on the shared `send` and `sent` topics it could name any customer."""
     t = Topics(check_prefix(prefix))
     return [
-        ("read", f"{t.base}/owners/{check_username(login)}/#"),
-        ("write", t.owner_send(login)),
-        ("write", t.owner_sent(login)),
+        Right("read", f"{t.base}/owners/{check_username(login)}/#"),
+        Right("write", t.owner_send(login)),
+        Right("write", t.owner_sent(login)),
     ]
 
 
@@ -147,11 +161,11 @@ def render_acl(prefix: str, customers: Iterable[str], services: Mapping[str, str
             continue
         lines.append(f"# service: {role}")
         lines.append(f"user {services[role]}")
-        lines.extend(f"topic {access} {topic}" for access, topic in rules[role])
+        lines.extend(f"topic {r.access} {r.topic}" for r in rules[role])
         lines.append("")
     for login in logins:
         lines.append(f"user {login}")
-        lines.extend(f"topic {access} {topic}" for access, topic in customer_rules(prefix, login))
+        lines.extend(f"topic {r.access} {r.topic}" for r in customer_rules(prefix, login))
         lines.append("")
     return "\n".join(lines)
 
@@ -215,8 +229,10 @@ class ServiceCredentials:
     router_group: str
 
     @classmethod
-    def load_or_create(cls, directory: Path, usernames: Iterable[str] = SERVICE_ROLES) -> ServiceCredentials:
-        """What `directory/services.json` holds, with any missing account or group name generated."""
+    def load_or_create(cls, directory: Path, usernames: Iterable[str] = SERVICE_ROLES, *,
+                       save: bool = True) -> ServiceCredentials:
+        """What `directory/services.json` holds, with any missing account or group name generated (and written
+        there unless `save` is false)."""
         path = Path(directory) / SERVICES_FILE
         passwords: dict[str, str] = {}
         group = ""
@@ -238,7 +254,7 @@ class ServiceCredentials:
             passwords[user] = new_password()
         changed = bool(missing) or not group
         group = group or f"routers-{secrets.token_hex(8)}"
-        if changed or (path.stat().st_mode & 0o777) != SECRET_MODE:
+        if save and (changed or (path.stat().st_mode & 0o777) != SECRET_MODE):
             text = json.dumps({"passwords": passwords, "router_group": group}, indent=2, sort_keys=True)
             _write(path, text + "\n", SECRET_MODE)
         return cls({u: passwords[u] for u in wanted}, group)

@@ -62,6 +62,7 @@ class Peer:
         self.messages: list[tuple[str, bytes]] = []
         self.pubacks: dict[int, ReasonCode] = {}
         self.subacks: dict[int, list[ReasonCode]] = {}
+        self.disconnects: list[ReasonCode] = []
         self.client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"acl-{user}-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
         if user is not None:
@@ -72,6 +73,7 @@ class Peer:
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_disconnect = self._on_disconnect
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -97,6 +99,16 @@ class Peer:
             self.subacks[mid] = reasons
             self._cond.notify_all()
 
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        with self._cond:
+            self.disconnects.append(reason)
+            self._cond.notify_all()
+
+    def wait_disconnected(self) -> ReasonCode:
+        """The reason of the first time the broker dropped the connection."""
+        self._wait(lambda: bool(self.disconnects), "the connection to drop")
+        return self.disconnects[0]
+
     def _wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
         with self._cond:
             if not self._cond.wait_for(predicate, timeout):
@@ -112,11 +124,16 @@ class Peer:
         assert not reason.is_failure, f"connection refused: {reason}"
         return self
 
-    def subscribe(self, *topics: str) -> Peer:
+    def try_subscribe(self, *topics: str) -> list[ReasonCode]:
+        """The broker's answer to subscribing to `topics`, one reason code each, granted or refused."""
         _rc, mid = self.client.subscribe([(t, 1) for t in topics])
         assert mid is not None
         self._wait(lambda: mid in self.subacks, "SUBACK")
-        assert all(not r.is_failure for r in self.subacks[mid]), self.subacks[mid]
+        return self.subacks[mid]
+
+    def subscribe(self, *topics: str) -> Peer:
+        reasons = self.try_subscribe(*topics)
+        assert all(not r.is_failure for r in reasons), reasons
         return self
 
     def publish(self, topic: str, payload: str, *, retain: bool = False) -> ReasonCode:
