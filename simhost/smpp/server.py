@@ -194,6 +194,7 @@ class _Session:
         self.closed = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.receipts_in_flight: set[str] = set()
+        self.freed = asyncio.Event()  # a delivery ended: the pump may lease another at once
 
     @property
     def who(self) -> str:
@@ -391,8 +392,19 @@ class _Session:
                 if r.send_id not in self.receipts_in_flight:
                     self.receipts_in_flight.add(r.send_id)
                     self.spawn(self._receipt(r))
+            if leased and len(in_flight) < self.server.window:
+                continue  # more may be due: look again at once
+            self.freed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.closed.wait(), self.server.poll_s)
+                await asyncio.wait_for(self._freed_or_closed(), self.server.poll_s)
+
+    async def _freed_or_closed(self) -> None:
+        waits = [asyncio.ensure_future(self.freed.wait()), asyncio.ensure_future(self.closed.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _deliver(self, item: Leased, in_flight: set[int]) -> None:
         assert self.account is not None
@@ -417,6 +429,7 @@ class _Session:
             return
         finally:
             in_flight.discard(item.delivery_id)
+            self.freed.set()
         ms = int((time.monotonic() - started) * 1000)
         bad = next((a.status for a in answers if a.status != pdu.ROK), None)
         if bad is None:
