@@ -1,5 +1,5 @@
 """The web application: the REST API under /api/v1 with its OpenAPI 3.1 document, problems for every error,
-request limits, live streams."""
+request limits, live streams, and the web pages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import simhost
 from simhost.config import Settings
 from simhost.status_feed import StatusFeed
 from simhost.topics import Topics
-from simhost.web import api_customer, api_keys, api_live, api_operator, auth, problems
+from simhost.web import api_customer, api_keys, api_live, api_operator, auth, pages, problems
 from simhost.web.live import MessageHub, PortBoard
 from simhost.web.ratelimit import DEFAULT_BODY_MAX, BodyLimit, RateLimiter
 
@@ -19,7 +19,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings, sessions: sessionmaker[Session], *, limiter: RateLimiter | None = None,
                body_max: int = DEFAULT_BODY_MAX, docs: bool = False, port_status: bool = False) -> FastAPI:
-    """The API on `sessions`' database; `docs` adds the interactive docs at /api/v1/docs (off by default:
+    """The API and pages on `sessions`' database; `docs` adds the interactive docs at /api/v1/docs (off by default:
     the page loads its scripts from a CDN); `port_status` reads the ports' live statuses from the broker (once the
     board's start() is called)."""
     app = FastAPI(title="simhost", version=_version(), openapi_url=f"{API_PREFIX}/openapi.json",
@@ -42,8 +42,10 @@ def create_app(settings: Settings, sessions: sessionmaker[Session], *, limiter: 
     api.include_router(api_keys.router)
     api.include_router(api_operator.router)
     app.include_router(api)
+    pages.install(app)
     problems.install(app)
     app.add_middleware(BodyLimit, limit=body_max)
+    app.add_middleware(pages.SecurityHeaders)
     return app
 
 
