@@ -4,6 +4,7 @@ streams, and the ports' retained MQTT statuses fanned out to the operators' boar
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +25,7 @@ POLL_S = 0.5
 # each poll looks back this far, and ids already given are skipped
 OVERLAP = timedelta(seconds=5)
 QUEUE_MAX = 1000
+LOG = logging.getLogger("simhost.web")
 
 
 @dataclass(eq=False)
@@ -86,7 +88,12 @@ class MessageHub:
             if not owners:
                 return
             tick = datetime.now(UTC)
-            rows = await anyio.to_thread.run_sync(self._read, owners, start)
+            try:
+                rows = await anyio.to_thread.run_sync(self._read, owners, start)
+            except Exception:  # the database away for a moment: the same window again on the next poll
+                LOG.exception("reading new messages for the live inbox failed; trying again")
+                await asyncio.sleep(self.poll_s)
+                continue
             for m in rows:
                 if m.id in seen:
                     continue
