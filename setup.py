@@ -8,7 +8,8 @@ ROOTS = {"simhost": "simhost", "simhost_drivers": "drivers", "hwsim": "hw-sim"}
 # tests), so simhost_migrations is a namespace package, found through its regular subpackage `versions`.
 DATA_ROOTS = {"simhost_migrations": "alembic", "simhost_migrations.versions": "alembic/versions",
               "simhost_udev": "udev"}
-PACKAGE_DATA = {"simhost_migrations": ["script.py.mako"], "simhost_udev": ["*.rules"]}
+PACKAGE_DATA = {"simhost_migrations": ["script.py.mako"], "simhost_udev": ["*.rules"],
+                "simhost.web": ["static/*.*", "static/i18n/*.json"]}
 
 
 def _packages() -> list[str]:

@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libgammu-dev: python-gammu builds against it where pip has no binary wheel for this Python.
+# chromium: the browser the web pages' tests drive through Playwright.
 APT_PACKAGES=(mosquitto mosquitto-clients gammu gammu-smsd libgammu-dev smstools libdbd-sqlite3 sqlite3
-              python3-venv)
+              python3-venv chromium)
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 

@@ -389,7 +389,7 @@ def run(obj: Context, only: str | None, router_group: str | None, router_id: str
         announce(f"SMPP server: {smpp.where[0]}:{smpp.where[1]}")
     if web is not None:
         web.start()
-        announce(f"web: REST API at {web.url}/api/v1 (OpenAPI at {web.url}/api/v1/openapi.json)")
+        announce(f"web: REST API at {web.url}/api/v1 (OpenAPI at {web.url}/api/v1/openapi.json), pages at {web.url}/")
     announce("running; stop with Ctrl-C")
     interval = port_rescan if runner is not None and port_rescan > 0 else None
     while not stop.wait(interval):

@@ -139,6 +139,8 @@ class RoutedMessage(Base):
     __table_args__ = (
         Index("ix_routed_messages_owner_received", "owner", "received_at"),
         Index("ix_routed_messages_status_received", "status", "received_at"),
+        Index("ix_routed_messages_routed_at", "routed_at"),  # the web's live inbox polls by these two
+        Index("ix_routed_messages_assigned_at", "assigned_at"),
     )
 
 

@@ -43,20 +43,28 @@ ASSIGNED_RULE = "assigned"  # the rule of a message an operator gave to a custom
 
 @router.get("/ports", response_model=list[PortOut])
 def list_ports(_who: Operator_, st: State) -> list[PortOut]:
-    """Registered ports and what the database knows of them: when a message was last read on each and from which
-    SIM. The live status (state, signal, registration) is on the retained MQTT topic
-    `<prefix>/v1/ports/<port>/status`; serving it here is a later step."""
+    """Registered ports (and any that publish a status without being registered here): the last message read on
+    each and from which SIM, the messages read today, and the live status from the retained MQTT topic
+    `<prefix>/v1/ports/<port>/status` (null when none is known). `GET /admin/ports/stream` follows it live."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    reports = st.board.reports()
     with st.sessions() as s:
-        ports = list(s.scalars(select(Port).order_by(Port.name)))
+        ports = {p.name: p for p in s.scalars(select(Port).order_by(Port.name))}
         last = dict(s.execute(select(InboundPart.port, func.max(InboundPart.received_at)).group_by(InboundPart.port))
                     .all())
+        today = dict(s.execute(
+            select(InboundPart.port, func.count(func.distinct(func.coalesce(InboundPart.message_id, InboundPart.id))))
+            .where(InboundPart.received_at >= midnight).group_by(InboundPart.port)).all())
         out = []
-        for p in ports:
-            at = last.get(p.name)
-            iccid = s.scalar(select(InboundPart.iccid).where(InboundPart.port == p.name, InboundPart.received_at == at)
+        for name in sorted(ports.keys() | reports.keys()):
+            p, at = ports.get(name), last.get(name)
+            iccid = s.scalar(select(InboundPart.iccid).where(InboundPart.port == name, InboundPart.received_at == at)
                              .limit(1)) if at is not None else None
-            out.append(PortOut(name=p.name, url=p.url, driver=p.driver, enabled=p.enabled,
-                               last_message_at=validate.as_utc(at) if at is not None else None, last_iccid=iccid))
+            out.append(PortOut(name=name, url=p.url if p else "", driver=p.driver if p else None,
+                               enabled=p.enabled if p else False,
+                               last_message_at=validate.as_utc(at) if at is not None else None, last_iccid=iccid,
+                               messages_today=today.get(name, 0),
+                               status=reports.get(name)))
     return out
 
 

@@ -25,6 +25,7 @@ from simhost.registry.models import Customer
 from simhost.security.apikeys import Principal, authenticate_key, sign_in
 from simhost.security.models import Operator, WebSecret
 from simhost.topics import Topics
+from simhost.web.live import MessageHub, PortBoard
 from simhost.web.problems import ProblemError, responses, unauthorized
 from simhost.web.ratelimit import RateLimiter
 
@@ -41,13 +42,16 @@ cookie = APIKeyCookie(name=COOKIE, auto_error=False,
 
 @dataclass(frozen=True)
 class AppState:
-    """What the handlers share: settings, database sessions, the limiter, the session-signing secret."""
+    """What the handlers share: settings, database sessions, the limiter, the session-signing secret, the live
+    feeds."""
 
     settings: Settings
     sessions: sessionmaker[Session]
     limiter: RateLimiter
     secret: bytes
     topics: Topics
+    hub: MessageHub
+    board: PortBoard
 
 
 def app_state(request: Request) -> AppState:

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from simhost.delivery.models import Delivery, DeliveryAttempt
 from simhost.registry.models import Customer, RoutedMessage, SimSlot, WhitelistEntry
 from simhost.registry.validate import as_utc
+from simhost.security.models import ApiKey
 from simhost.sending.models import Send
+from simhost.status_feed import PortReport
 
 
 def _utc(t: datetime | None) -> datetime | None:
@@ -256,8 +258,22 @@ class PortOut(BaseModel):
     enabled: bool
     last_message_at: datetime | None = Field(description="When the last SMS part read on this port was spooled.")
     last_iccid: str | None = Field(description="The SIM that last SMS came from.")
-    status: Literal[None] = Field(default=None, description="The live status is published on MQTT (retained); not yet "
-                                                    "here.")
+    messages_today: int = Field(default=0, description="Messages read on this port since midnight UTC.")
+    status: PortReport | None = Field(default=None, description="The live status, as the gateway last published it "
+                                                                "(retained on MQTT); null when none is known.")
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    api_key: str | None = Field(default=None, description="On creation only: the whole key, shown this once.")
+
+    @classmethod
+    def of(cls, k: ApiKey, whole: str | None = None) -> ApiKeyOut:
+        return cls(key_id=k.key_id, created_at=as_utc(k.created_at), last_used_at=_utc(k.last_used_at),
+                   revoked_at=_utc(k.revoked_at), api_key=whole)
 
 
 class NewWhitelistEntry(BaseModel):

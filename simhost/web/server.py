@@ -7,11 +7,13 @@ import socket
 import threading
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import ConfigError, Settings
 from simhost.inputs import shown
 from simhost.web.app import create_app
+from simhost.web.auth import AppState
 from simhost.web.ratelimit import DEFAULT_BODY_MAX, RateLimiter
 
 GRACEFUL_STOP_S = 5.0
@@ -27,12 +29,16 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class WebServer:
-    """The API served on `settings.http_listen` (or `listen`); start() binds and serves, stop() ends it."""
+    """The API and the pages served on `settings.http_listen` (or `listen`), the ports' live statuses read from the
+    broker unless `port_status` is False; start() binds and serves, stop() ends it."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], listen: str | None = None, *,
-                 limiter: RateLimiter | None = None, body_max: int = DEFAULT_BODY_MAX) -> None:
+                 limiter: RateLimiter | None = None, body_max: int = DEFAULT_BODY_MAX,
+                 port_status: bool = True) -> None:
         self.host, self.port = parse_listen(listen or settings.http_listen)
-        self.app = create_app(settings, sessions, limiter=limiter, body_max=body_max, docs=settings.api_docs)
+        self.app = create_app(settings, sessions, limiter=limiter, body_max=body_max, docs=settings.api_docs,
+                              port_status=port_status)
+        self.state = app_state_of(self.app)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -56,6 +62,7 @@ class WebServer:
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="web",
                                         daemon=True)
         self._thread.start()
+        self.state.board.start()
 
     @property
     def url(self) -> str:
@@ -63,9 +70,18 @@ class WebServer:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
+        # the streams end first: the server then has no open answer to wait out
+        self.state.hub.close()
+        self.state.board.close()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(GRACEFUL_STOP_S + 5)
         if self._socket is not None:
             self._socket.close()
+
+
+def app_state_of(app: FastAPI) -> AppState:
+    state = app.state.simhost
+    assert isinstance(state, AppState)
+    return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import configparser
 import os
 import shutil
@@ -127,3 +128,13 @@ def test_wheel_metadata(installed: Installed) -> None:
     assert {n for n in names if n.startswith("simhost_migrations/versions/")} == revisions
     data = {"simhost_migrations/env.py", "simhost_migrations/script.py.mako", "simhost_udev/99-simhost.rules"}
     assert data <= set(names)
+
+
+def test_web_pages_outside_the_checkout(installed: Installed) -> None:
+    result = installed.run("python", "-c", "from simhost.web.pages import STATIC\n"
+                           "print(sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob('*.*')))")
+    assert result.returncode == 0, result.stderr
+    shipped = set(ast.literal_eval(result.stdout))
+    here = REPO / "simhost" / "web" / "static"
+    assert shipped == {p.relative_to(here).as_posix() for p in here.rglob("*.*")}
+    assert {"account.html", "operator.html", "signin.html", "i18n/ru.json", "i18n/en.json"} <= shipped

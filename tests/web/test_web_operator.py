@@ -16,7 +16,7 @@ def test_ports_slots_and_customers(tmp_path: Path) -> None:
     with serve(tmp_path) as api:
         ports = api.get("/admin/ports", "ops").json
         assert ports == [{"name": "port01", "url": "socket://127.0.0.1:1", "driver": None, "enabled": True,
-                          "last_message_at": None, "last_iccid": None, "status": None}]
+                          "last_message_at": None, "last_iccid": None, "messages_today": 0, "status": None}]
         slots = api.get("/admin/slots", "ops").json
         assert [(x["msisdn"], x["owner"]) for x in slots] == [(ACME_NUMBER, "acme"), (SHARED_NUMBER, None)]  # type: ignore[union-attr, index]
         assert [x["msisdn"] for x in api.get("/admin/slots?kind=shared", "ops").json] == [SHARED_NUMBER]  # type: ignore[union-attr, index]

@@ -100,9 +100,11 @@ def problem_of(reply: Reply, status: int) -> dict[str, object]:
 
 
 @contextmanager
-def serve(tmp_path: Path, *, rate: float = 1000.0, burst: int = 1000, body_max: int = 64 * 1024) -> Iterator[Api]:
+def serve(tmp_path: Path, *, rate: float = 1000.0, burst: int = 1000, body_max: int = 64 * 1024,
+          mqtt_url: str | None = None, topic_prefix: str = "simhost") -> Iterator[Api]:
     """A database with customers acme (a hosted-company number) and beta, operator ops, a key each, and the API on
-    it at 127.0.0.1 on a free port; stopped (its thread ended) afterwards."""
+    it at 127.0.0.1 on a free port (reading the ports' statuses from `mqtt_url` when given); stopped (its threads
+    ended) afterwards."""
     url = f"sqlite:///{tmp_path}/api.db"
     upgrade(url)
     engine = make_engine(url)
@@ -120,8 +122,10 @@ def serve(tmp_path: Path, *, rate: float = 1000.0, burst: int = 1000, body_max: 
                       port="port01"))
         op, passwords["ops"] = add_operator(s, "ops")
         keys["ops"] = create_key(s, operator_id=op.id)[1]
-    server = WebServer(Settings(db_url=url, send_gap_s=0), sessions, "127.0.0.1:0",
-                       limiter=RateLimiter(rate, burst), body_max=body_max)
+    settings = Settings(db_url=url, send_gap_s=0, topic_prefix=topic_prefix,
+                        **({"mqtt_url": mqtt_url} if mqtt_url is not None else {}))
+    server = WebServer(settings, sessions, "127.0.0.1:0", limiter=RateLimiter(rate, burst), body_max=body_max,
+                       port_status=mqtt_url is not None)
     server.start()
     try:
         yield Api(server, sessions, keys, passwords)
