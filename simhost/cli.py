@@ -351,7 +351,7 @@ def run(obj: Context, only: str | None, router_group: str | None, router_id: str
         from simhost.smpp.server import SmppServer
 
         delivery = DeliveryService(settings, sessions, metrics=metrics)
-        smpp = SmppServer(settings, sessions, listen=smpp_listen)
+        smpp = SmppServer(settings, sessions, listen=smpp_listen, metrics=metrics)
     router = None
     if only in (None, "router"):
         from simhost.router.service import Router

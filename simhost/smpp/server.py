@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import ConfigError, Settings
 from simhost.delivery.channels import Result
+from simhost.delivery.models import SMPP
 from simhost.delivery.queue import MAX_TRIES
 from simhost.inputs import InputError
+from simhost.metrics import Metrics
 from simhost.registry import validate
 from simhost.smpp import pdu, text
 from simhost.smpp.pdu import Header, PduError
@@ -67,7 +69,9 @@ class SmppServer:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, listen: str | None = None,
                  window: int = WINDOW, enquire_s: float = ENQUIRE_S, response_timeout_s: float = RESPONSE_TIMEOUT_S,
                  bind_timeout_s: float = BIND_TIMEOUT_S, poll_s: float = POLL_S, retry_s: float | None = None,
-                 max_tries: int = MAX_TRIES, failed_bind_delay_s: float = FAILED_BIND_DELAY_S) -> None:
+                 max_tries: int = MAX_TRIES, failed_bind_delay_s: float = FAILED_BIND_DELAY_S,
+                 metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
         self.where = parse_listen(settings.smpp_listen if listen is None else listen)
         self.store = Store(sessions, Topics(settings.topic_prefix), settings.region, settings.send_max_parts,
                            retry_s=settings.delivery_retry_s if retry_s is None else retry_s, max_tries=max_tries)
@@ -151,6 +155,15 @@ class SmppServer:
         finally:
             with self.changed:
                 self.changed.notify_all()
+
+    async def finish(self, login: str, item: Leased, outcome: Result) -> None:
+        """Record a try of a delivery (counted in the metrics like the workers' tries)."""
+        result = await self.db(self.store.finish, login, item, outcome)
+        self.metrics.delivery_tries.labels(SMPP, result).inc()
+        self.metrics.delivery_seconds.labels(SMPP).observe(outcome.latency_ms / 1000)
+        log.info("delivery %d of message %s by smpp: %s in %d ms", item.delivery_id, item.message_id, result,
+                 outcome.latency_ms, extra={"delivery_id": item.delivery_id, "message_id": item.message_id,
+                                            "channel": SMPP, "result": result, "latency_ms": outcome.latency_ms})
 
     # ---- submitted messages -------------------------------------------------------------------------
 
@@ -423,8 +436,8 @@ class _Session:
             await self.server.db(self.server.store.release, item, "the session ended before deliver_sm_resp")
             return
         except TimeoutError:
-            await self.server.db(self.server.store.finish, self.account.login, item,
-                                 Result.retry(f"no deliver_sm_resp within {self.server.response_timeout_s:g} s"))
+            await self.server.finish(self.account.login, item,
+                                     Result.retry(f"no deliver_sm_resp within {self.server.response_timeout_s:g} s"))
             self.spawn(self.close("deliver_sm unanswered"))
             return
         finally:
@@ -438,7 +451,7 @@ class _Session:
             outcome = Result.failed(f"deliver_sm_resp status 0x{bad:08x}: the customer refuses it for good", bad, ms)
         else:
             outcome = Result.retry(f"deliver_sm_resp status 0x{bad:08x}", bad, ms)
-        await self.server.db(self.server.store.finish, self.account.login, item, outcome)
+        await self.server.finish(self.account.login, item, outcome)
 
     async def _receipt(self, r: Receipt) -> None:
         m = text.receipt(r.send_id, r.state, r.reason_code, r.from_number, r.to_number, r.created_at,
