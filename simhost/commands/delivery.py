@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from simhost.commands.common import Context, echo_table, json_option
 from simhost.commands.registry import _customer, _iso, _list_or_note, registry_errors
-from simhost.delivery.models import DEAD, FAILED, Delivery, DeliveryAttempt
+from simhost.delivery.models import CHANNELS, DEAD, FAILED, Delivery, DeliveryAttempt
 from simhost.delivery.queue import revive
 from simhost.registry.validate import ValidationError
 
@@ -25,18 +25,21 @@ def _delivery_json(d: Delivery, attempts: int) -> dict[str, Any]:
 
 @click.group()
 def delivery() -> None:
-    """The delivery queue: each routed message to each of its owner's channels (HTTP webhooks), with retries."""
+    """The delivery queue: each routed message to each of its owner's channels (webhook, e-mail, SMPP, SMS to a
+    phone), with retries."""
 
 
 @delivery.command("list")
 @click.option("--owner", "owner_login", default=None, metavar="LOGIN", help="Only this customer's deliveries.")
 @click.option("--failed", is_flag=True, help="Only those that failed or are dead (every try failed).")
+@click.option("--channel", type=click.Choice(CHANNELS), default=None, help="Only this channel's deliveries.")
 @click.option("--limit", default=LIST_LIMIT, show_default=True, type=click.IntRange(min=1),
               help="Show at most this many, newest first.")
 @json_option
 @click.pass_obj
 @registry_errors
-def delivery_list(obj: Context, owner_login: str | None, failed: bool, limit: int, as_json: bool) -> None:
+def delivery_list(obj: Context, owner_login: str | None, failed: bool, channel: str | None, limit: int,
+                  as_json: bool) -> None:
     """List deliveries, newest first: state, tries and the last error."""
     with obj.sessions()() as s:
         query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit)
@@ -44,6 +47,8 @@ def delivery_list(obj: Context, owner_login: str | None, failed: bool, limit: in
             query = query.where(Delivery.owner == _customer(s, owner_login).login)
         if failed:
             query = query.where(Delivery.state.in_((FAILED, DEAD)))
+        if channel is not None:
+            query = query.where(Delivery.channel == channel)
         found = list(s.scalars(query))
         counts: dict[int, int] = {r[0]: r[1] for r in s.execute(
             select(DeliveryAttempt.delivery_id, func.count())

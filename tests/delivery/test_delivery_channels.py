@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,8 @@ def test_every_channel_a_customer_has_gets_a_delivery(tmp_path: Path) -> None:
         with s.sessions() as db:
             channels = sorted(db.scalars(select(Delivery.channel).where(Delivery.message_id == mid)))
         assert channels == ["email", "smpp", "sms"]
+        listed = json.loads(cli(s.db_url, "delivery", "list", "--channel", "smpp", "--json"))
+        assert [(d["message_id"], d["channel"]) for d in listed] == [(mid, "smpp")]
         quiet = s.route("beta")  # beta has no channel set up: nothing queued
         with s.sessions() as db:
             assert not db.scalars(select(Delivery).where(Delivery.message_id == quiet)).all()
