@@ -396,11 +396,17 @@ class _Session:
         in_flight: set[int] = set()
         while not self.closed.is_set():
             free = self.server.window - len(in_flight)
-            leased = await self.server.db(self.server.store.lease, login, free, self.server.lease) if free > 0 else []
+            try:
+                leased = (await self.server.db(self.server.store.lease, login, free, self.server.lease)
+                          if free > 0 else [])
+                receipts = await self.server.db(self.server.store.receipts, login, RECEIPTS_AT_ONCE)
+            except Exception:
+                # the database is away: the session stays, and asks again at the next poll
+                log.exception("SMPP %s: reading the deliveries due failed; trying again", self.who)
+                leased, receipts = [], []
             for item in leased:
                 in_flight.add(item.delivery_id)
                 self.spawn(self._deliver(item, in_flight))
-            receipts = await self.server.db(self.server.store.receipts, login, RECEIPTS_AT_ONCE)
             for r in receipts:
                 if r.send_id not in self.receipts_in_flight:
                     self.receipts_in_flight.add(r.send_id)
@@ -421,13 +427,14 @@ class _Session:
 
     async def _deliver(self, item: Leased, in_flight: set[int]) -> None:
         assert self.account is not None
-        p = item.payload
-        data = bytes.fromhex(p["data_hex"]) if p.get("text") is None and p.get("data_hex") else None
-        text_ = p.get("text") if isinstance(p.get("text"), str) else None
-        if text_ is None and data is None:
-            text_ = ""
-        messages = text.deliveries(item.message_id, text.address(p.get("sender"), p.get("sender_type")),
-                                   str(p.get("number") or ""), text_, data, self.account.long_mode)
+        try:
+            messages = _deliver_sms(item, self.account.long_mode)
+        except (ValueError, TypeError, KeyError) as exc:
+            in_flight.discard(item.delivery_id)
+            self.freed.set()
+            await self.server.finish(self.account.login, item,
+                                     Result.failed(f"the message cannot be put in a deliver_sm: {exc}"))
+            return
         started = time.monotonic()
         try:
             answers = await asyncio.gather(*(self.request(pdu.DELIVER_SM, pdu.short_message_body(m))
@@ -464,3 +471,17 @@ class _Session:
             self.receipts_in_flight.discard(r.send_id)
         if answer.status == pdu.ROK:
             await self.server.db(self.server.store.receipt_sent, r.send_id)
+
+
+def _deliver_sms(item: Leased, long_mode: str) -> list[pdu.ShortMessage]:
+    """The deliver_sm PDUs of a leased delivery's routed message."""
+    p = item.payload
+    data = bytes.fromhex(str(p["data_hex"])) if p.get("text") is None and p.get("data_hex") else None
+    body = p.get("text") if isinstance(p.get("text"), str) else None
+    if body is None and data is None:
+        body = ""
+    sender = p.get("sender")
+    sender_type = p.get("sender_type")
+    return text.deliveries(item.message_id, text.address(sender if isinstance(sender, str) else None,
+                                                         sender_type if isinstance(sender_type, str) else None),
+                           str(p.get("number") or ""), body, data, long_mode)

@@ -131,11 +131,12 @@ class Site:
     settings: Settings
 
     def route(self, text: str | None, *, kind: str = "sms", sender: str = "Сбербанк",
-              sender_type: str = "alphanumeric", owner: str = "acme") -> str:
+              sender_type: str = "alphanumeric", owner: str = "acme", **extra: Any) -> str:
         mid = f"test-{uuid.uuid4().hex}"
         now = datetime.now(UTC)
         payload = {"schema": 1, "id": mid, "kind": kind, "owner": owner, "number": VIRTUAL, "sender": sender,
-                   "sender_type": sender_type, "text": text, "received_at": now.isoformat(), "rule": "dedicated"}
+                   "sender_type": sender_type, "text": text, "received_at": now.isoformat(), "rule": "dedicated",
+                   **extra}
         row = {"id": mid, "kind": kind, "status": "routed", "owner": owner, "received_at": now, "routed_at": now,
                "topic": f"simhost/v1/owners/{owner}/messages", "payload": json.dumps(payload, ensure_ascii=False)}
         with self.sessions.begin() as s:

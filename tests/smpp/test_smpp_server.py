@@ -273,3 +273,21 @@ def test_owner_forward_makes_an_smpp_password_once_and_keeps_system_ids_apart(tm
     assert "belongs to another customer" in c.fails("owner", "forward", "beta", "--smpp-system-id", "acme")
     assert "8 printable ASCII" in c.fails("owner", "forward", "acme", "--smpp-password", "much-too-long")
     assert "printable ASCII" in c.fails("owner", "forward", "acme", "--smpp-system-id", "ак ме")
+
+
+def test_eight_bit_data_arrives_as_data_coding_4_and_a_broken_payload_fails_alone(tmp_path: Path) -> None:
+    with site(tmp_path) as s, server(s) as srv:
+        assert srv.address is not None
+        data = s.route(None, data_hex="0102ff")
+        broken = s.route(None, data_hex="not hex")
+        after = s.route("after the broken one")
+        c = Customer(srv.address[1])
+        try:
+            assert c.read_until(lambda: len(c.got.pdus) == 2)
+            assert [(p.data_coding, p.short_message) for p in c.got.pdus] == [(4, b"\x01\x02\xff"),
+                                                                            (0, b"after the broken one")]
+            assert s.wait(srv, lambda: s.delivery(after).state == "delivered" == s.delivery(data).state)
+            assert s.delivery(broken).state == "failed"
+            assert "cannot be put in a deliver_sm" in (s.delivery(broken).last_error or "")
+        finally:
+            c.close()
