@@ -46,6 +46,10 @@ FAILED_BIND_DELAY_S = 1.0  # a refused bind is answered this late: guessing pass
 LISTEN_RETRY_S = 30.0
 REASSEMBLY_S = 600.0  # the parts of a submitted long message must all arrive within this time
 RECEIPTS_AT_ONCE = 10
+# what one client can hold: connections (bound or not), binds of one account, long messages being put together
+MAX_CONNECTIONS = 1000
+MAX_BINDS_PER_ACCOUNT = 10
+MAX_ASSEMBLIES_PER_ACCOUNT = 100
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:
@@ -93,6 +97,10 @@ class SmppServer:
         self._sessions: set[_Session] = set()
         self._stopping: asyncio.Event | None = None
         self._assemblies: dict[tuple[str, str, str, int, int], _Assembly] = {}
+        self._refused_said = 0.0
+
+    def binds_of(self, login: str) -> int:
+        return sum(1 for s in self._sessions if s.account is not None and s.account.login == login)
 
     # ---- life ----------------------------------------------------------------------------------------
 
@@ -141,6 +149,14 @@ class SmppServer:
         await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._sessions) >= MAX_CONNECTIONS:
+            now = time.monotonic()
+            if now - self._refused_said > 60:
+                self._refused_said = now
+                log.warning("SMPP: %d connections open, the most served: new ones are closed at once",
+                            len(self._sessions))
+            writer.close()
+            return
         session = _Session(self, reader, writer)
         self._sessions.add(session)
         try:
@@ -178,6 +194,9 @@ class SmppServer:
                             sorted(set(range(1, key[4] + 1)) - set(a.texts)), REASSEMBLY_S)
         assert part.ref is not None
         key = (account.login, m.source_addr, m.destination_addr, part.ref, part.total)
+        if key not in self._assemblies and sum(1 for k in self._assemblies if k[0] == account.login) >= (
+                MAX_ASSEMBLIES_PER_ACCOUNT):
+            raise PduError(pdu.RMSGQFUL, f"{MAX_ASSEMBLIES_PER_ACCOUNT} long messages are being put together already")
         a = self._assemblies.setdefault(key, _Assembly(now, f"smpp-{account.login}-{now:.6f}-{part.ref}"))
         a.texts[part.seq] = part.text
         if len(a.texts) < part.total:
@@ -340,6 +359,11 @@ class _Session:
             await asyncio.sleep(self.server.failed_bind_delay_s)
             status = pdu.RBINDFAIL if found.endswith("is disabled") else pdu.RINVPASWD
             self.write(pdu.bind_resp(h.command_id, h.seq, status, SYSTEM_ID))
+            return
+        if self.server.binds_of(found.login) >= MAX_BINDS_PER_ACCOUNT:
+            log.warning("SMPP %s: bind as %s refused: %d sessions bound already", self.peer, found.login,
+                        MAX_BINDS_PER_ACCOUNT)
+            self.write(pdu.bind_resp(h.command_id, h.seq, pdu.RBINDFAIL, SYSTEM_ID))
             return
         self.account = found
         self.receives = h.command_id in (pdu.BIND_RECEIVER, pdu.BIND_TRANSCEIVER)

@@ -291,3 +291,34 @@ def test_eight_bit_data_arrives_as_data_coding_4_and_a_broken_payload_fails_alon
             assert "cannot be put in a deliver_sm" in (s.delivery(broken).last_error or "")
         finally:
             c.close()
+
+
+def test_what_one_client_can_hold_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simhost.smpp import server as smpp_server
+
+    monkeypatch.setattr(smpp_server, "MAX_BINDS_PER_ACCOUNT", 2)
+    monkeypatch.setattr(smpp_server, "MAX_ASSEMBLIES_PER_ACCOUNT", 2)
+    monkeypatch.setattr(smpp_server, "MAX_CONNECTIONS", 3)
+    with site(tmp_path) as s, server(s) as srv:
+        assert srv.address is not None
+        port = srv.address[1]
+        first, second = Customer(port), Customer(port)
+        try:
+            with pytest.raises(smpplib.exceptions.PDUError) as third:
+                Customer(port)
+            assert third.value.args[1] == pdu.RBINDFAIL
+            for ref in (1, 2, 3):  # the first part of three long messages, none finished
+                first.client.send_message(source_addr_ton=1, source_addr="", dest_addr_ton=1,
+                                          destination_addr="79161234567", esm_class=0x40, data_coding=8,
+                                          short_message=bytes([5, 0, 3, ref, 2, 1]) + "часть".encode("utf-16-be"))
+            assert first.read_until(lambda: len(first.sent) == 3)
+            assert [r.status for r in first.sent] == [0, 0, pdu.RMSGQFUL]
+            with _raw(port) as a, _raw(port) as b:  # two bound, one open: the next is closed at once
+                a.sendall(pdu.encode(pdu.ENQUIRE_LINK, 1))
+                assert _read_pdu(a)[:3] == (pdu.ENQUIRE_LINK | pdu.RESPONSE, 0, 1)
+                b.sendall(pdu.encode(pdu.ENQUIRE_LINK, 1))
+                with pytest.raises(ConnectionError):
+                    _read_pdu(b)
+        finally:
+            first.close()
+            second.close()
