@@ -315,7 +315,7 @@ class Gateway:
         self.status_client.on_connect = self._status_connected
         self.sends = SendQueue(engine, self.topics, settings.region, on_outcome=self.relay.notify_new)
         options = {"send_gap_s": settings.send_gap_s, "send_daily_limit": settings.send_daily_limit,
-                   **(worker_options or {})}
+                   "ussd_checks": settings.ussd, **(worker_options or {})}
         self.workers = [
             PortWorker(p, self.spool, open_driver, on_status=self._publish_status, sends=self.sends,
                        metrics=self.metrics, **options)
