@@ -49,13 +49,13 @@ class UssdResult:
 
 @dataclass(frozen=True)
 class UssdRequest:
-    """A one-off request: `reply` gets its result on the worker's thread; it is dropped unanswered once
-    `expires` (monotonic) has passed, since whoever asked has given up."""
+    """A one-off request asked with `timeout_s`: `reply` gets its result on the worker's thread by `deadline`
+    (monotonic, from when it was asked: time spent waiting for the port counts), then whoever asked gives up."""
 
     id: str
     code: str
     timeout_s: float
-    expires: float
+    deadline: float
     reply: Callable[[UssdResult], None]
 
 
@@ -187,8 +187,8 @@ class UssdDesk:
                 request = self._requests.popleft() if self._requests else None
             if request is None:
                 break
-            if now < request.expires:
-                return _Job(request.code, request.timeout_s, now + request.timeout_s, request=request)
+            if now < request.deadline:
+                return _Job(request.code, request.timeout_s, request.deadline, request=request)
             request.reply(UssdResult(request.code, None, "the request waited too long for the port", "expired",
                                      datetime.now(UTC)))
         if self._next_check is None or now < self._next_check:

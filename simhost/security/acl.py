@@ -70,6 +70,7 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
     t = Topics(check_prefix(prefix))
     gateways_status = f"{t.base}/gateways/+/status"
     ports_status = t.port_status("+")
+    ussd_answers = t.ussd_answer("+", "+")
     return {
         # inbound messages, retained port statuses, the gateway's own status and will; sends' outcomes and status
         # reports nobody sent (the relay publishes them from the database)
@@ -80,6 +81,8 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
             ("write", f"{t.base}/owners/+/sends"),
             ("write", t.unrouted),
             ("read", t.acks_all),  # routers confirm what they routed; only routers may write there
+            ("read", t.ussd_requests_all),  # only operators may ask for USSD: a code can spend a SIM's money
+            ("write", ussd_answers),
         ],
         # Mosquitto checks a `$share/<group>/<filter>` subscription against <filter>, so the plain
         # filters below also grant the shared subscriptions the router makes.
@@ -98,6 +101,7 @@ def service_rules(prefix: str) -> dict[str, list[tuple[str, str]]]:
         ],
         OPERATOR: [
             ("read", f"{prefix}/#"),
+            ("write", t.ussd_requests_all),
         ],
         REPORTER: [
             ("write", t.sent),
