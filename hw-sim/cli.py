@@ -52,6 +52,7 @@ def main(ctx: click.Context, directory: str | None) -> None:
       hwsim --dir /tmp/bank fault port03 hang      (then: fault port03 clear)
       hwsim --dir /tmp/bank fault port01 send-error 42 2   (the next two sends fail)
       hwsim --dir /tmp/bank report port01 failed --to +79161234567
+      hwsim --dir /tmp/bank ussd port01 "Баланс: 123,45 р." --code '*100#'
       hwsim --dir /tmp/bank state port01
       hwsim --dir /tmp/bank store port01 --memory ME --sender +79161234567 "left in the modem"
     Start with messages already stored (PORT:MEM:N, repeatable; * = every port):
@@ -247,6 +248,9 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
       late-no-carrier  the next hang-up is followed by the profile's call-end lines (NO CARRIER),
                        held back until the next command line arrives and written just before its
                        answer, so that they cross it (and a call starting meanwhile) on the wire
+      ussd HOW         USSD requests fail until `clear`: no-answer (the session stays open until
+                       AT+CUSD=2), cancel (+CUSD: 2, the network ends it), error (+CME ERROR: 100),
+                       unsupported (+CUSD: 4)
       clear            end every fault but `unplug`; held messages are delivered
     """
     _send(ctx, {"cmd": "fault", "port": port, "kind": kind, "args": list(args)})
@@ -271,6 +275,31 @@ def report(ctx: click.Context, port: str, outcome: str, number: str | None) -> N
     Without --to the outcome is for every recipient (and replaces earlier --to choices).
     """
     _send(ctx, {"cmd": "report", "port": port, "outcome": outcome, "to": number})
+
+
+@main.command()
+@click.argument("port")
+@click.argument("reply")
+@click.option("--code", default="*", show_default=True, help="The USSD code it answers; * for any other code.")
+@click.option("--delay", type=click.FloatRange(0, 600), default=None,
+              help="Seconds from the request to the answer (default 0.3).")
+@click.option("--encoding", type=click.Choice(["auto", "gsm7", "ucs2"]), default="auto", show_default=True,
+              help="auto: GSM 7-bit when REPLY fits the alphabet, else UCS2.")
+@click.option("--slot", type=click.IntRange(min=1), default=None, help="The SIM in this slot (default: the active).")
+@click.pass_context
+def ussd(ctx: click.Context, port: str, reply: str, code: str, delay: float | None, encoding: str,
+         slot: int | None) -> None:
+    """What the network answers USSD requests from PORT's SIM; prints that SIM's USSD settings.
+
+    \b
+    The answer comes as the modem family writes it: GSM 7-bit text as plain text with <dcs> 15, on e173 as
+    packed septets in hex (dcs 15, as Huawei firmware gives it, which also wants the request packed);
+    UCS2 (Cyrillic) as hex of its UTF-16 units with <dcs> 72, on every profile:
+      hwsim --dir /tmp/bank ussd port01 "Баланс: 123,45 р." --code '*100#'
+    Codes not set answer "Balance: 100.00 RUB". Failures: `fault PORT ussd no-answer|cancel|error|unsupported`.
+    """
+    _send(ctx, {"cmd": "ussd", "port": port, "reply": reply, "code": code, "delay": delay, "encoding": encoding,
+                "slot": slot})
 
 
 @main.command()

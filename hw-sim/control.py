@@ -144,7 +144,7 @@ class ControlServer:
         handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "sms": self._sms, "pdu": self._pdu, "call": self._call, "calls": self._calls,
             "slot": self._slot, "fault": self._fault, "state": self._state, "store": self._store,
-            "report": self._report,
+            "report": self._report, "ussd": self._ussd,
         }
         handler = handlers.get(str(cmd))
         if handler is None:
@@ -200,6 +200,13 @@ class ControlServer:
         to = req.get("to")
         self._modem(req).report(str(req["outcome"]), to=None if to is None else str(to))
         return None
+
+    def _ussd(self, req: dict[str, Any]) -> Any:
+        delay, slot = req.get("delay"), req.get("slot")
+        return self._modem(req).ussd(str(req["reply"]), code=str(req.get("code") or "*"),
+                                     delay_s=None if delay is None else float(delay),
+                                     encoding=str(req.get("encoding") or "auto"),
+                                     slot=None if slot is None else int(slot))
 
     def _state(self, req: dict[str, Any]) -> Any:
         return self._modem(req).state()

@@ -108,6 +108,11 @@ class ModemCore(ABC):
     _awaiting_cnma: tuple[str, Timer] | None
     # call-end lines of a hung-up call held back by the late-no-carrier fault until the next command
     _late_call_end: tuple[str, ...]
+    # a USSD session is open (a request waits for its answer), the answer on its way, and every request the network
+    # took (the code, and <str> and <dcs> as sent)
+    _ussd_open: bool
+    _ussd_timer: Timer | None
+    _ussd_requests: list[dict[str, Any]]
     _cond: threading.Condition
     _version: int
 

@@ -77,3 +77,5 @@ class Dialect:
     access_tech: int = 0
     # the operator as AT+COPS? names it
     operator: str = "MTS RUS"
+    # AT+CUSD takes and gives GSM 7-bit strings as packed septets in hex, as Huawei firmware does
+    ussd_packed: bool = False

@@ -7,6 +7,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from hwsim.identity import SimIdentity
+from hwsim.ussd import UssdService
 
 SIM_CAPACITY = 20
 
@@ -83,3 +84,5 @@ class Sim:
     sm: Memory
     # messages the network holds for this SIM until it can take them
     network: deque[str] = field(default_factory=deque)
+    # what the network's USSD service answers this SIM, by code ("*": any other code)
+    ussd: dict[str, UssdService] = field(default_factory=dict)

@@ -25,6 +25,7 @@ from hwsim.pduinfo import tpdu_octets
 from hwsim.sending import REPORT_STATUS, SendingRoom
 from hwsim.sms import encode_deliver, encode_status_report
 from hwsim.storage import StorageRoom
+from hwsim.ussd import ANY_CODE, UssdService, check_code
 from hwsim.wire import AT_LOG_ENTRIES, WireRoom
 
 __all__ = [
@@ -97,6 +98,9 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
         self._faults = Faults()
         self._awaiting_cnma = None
         self._late_call_end = ()
+        self._ussd_open = False
+        self._ussd_timer = None
+        self._ussd_requests = []
         self._noise_timer: Timer | None = None
         self._timers: list[Timer] = []
         self._cond = threading.Condition()
@@ -132,6 +136,7 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
         self._reg = REG_NONE
         self._prompt = None
         self._late_call_end = ()
+        self._end_ussd()
         if self._awaiting_cnma is not None:
             pdu, timer = self._awaiting_cnma
             timer.cancel()
@@ -270,6 +275,23 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             raise ValueError("--to needs a number")
         self._loop.run_sync(lambda: self._set_report_outcome(outcome, to))
 
+    def ussd(self, reply: str, *, code: str = ANY_CODE, delay_s: float | None = None, encoding: str = "auto",
+             slot: int | None = None) -> dict[str, Any]:
+        """What the network answers a USSD `code` ("*": any code not set on its own) from the SIM in `slot` (default:
+        the active one): `reply` after `delay_s` (default: the bank's timing), encoded as `encoding` (auto, gsm7,
+        ucs2). Returns that SIM's USSD settings."""
+        service = UssdService(reply, delay_s, encoding)
+        check_code(code)
+        if slot is not None and not 1 <= slot <= len(self._sims):
+            raise ValueError(f"{self.name}: slot {slot} does not exist (slots 1-{len(self._sims)})")
+
+        def put() -> dict[str, Any]:
+            sim = self._sims[self._active if slot is None else slot - 1]
+            sim.ussd[code] = service
+            self._changed()
+            return {c: s.to_json() for c, s in sim.ussd.items()}
+        return self._loop.run_sync(put)
+
     def state(self) -> dict[str, Any]:
         return self._loop.run_sync(self._state)
 
@@ -301,6 +323,8 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             "sent": list(self._sent), "send_failures": list(self._send_failures),
             "reports": {"outcome": self._report_outcome, "to": dict(self._report_outcome_to)},
             "calls": [c.to_json() for c in self._calls],
+            "ussd": {"services": {c: x.to_json() for c, x in sim.ussd.items()}, "open": self._ussd_open,
+                     "requests": list(self._ussd_requests)},
             "at_log": list(self._at_log), "unknown_commands": list(self._unknown),
             "faults": self._faults.to_json(),
             "settings": {"echo": s.echo, "verbose": s.verbose, "cmee": s.cmee, "cmgf": s.cmgf, "csms": s.csms,
@@ -314,6 +338,7 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
         if index == self._active and self._sim_present:
             return
         self._target = index
+        self._end_ussd()
         if self._awaiting_cnma is not None:
             pdu, timer = self._awaiting_cnma
             timer.cancel()
@@ -392,6 +417,8 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             self._faults.clip_repeat = args[0] if args else "before"
         elif kind == "late-no-carrier":
             self._faults.late_no_carrier = True
+        elif kind == "ussd":
+            self._faults.ussd = args[0]
         elif kind == "clear":
             self._late_call_end = ()
             searching = self._faults.no_network

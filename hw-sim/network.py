@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import time
+
 from hwsim import textmode
-from hwsim.commands import Cmd, CmeError, CmsError, handles
+from hwsim.commands import Cmd, CmeError, CmsError, PlainError, handles
 from hwsim.core import REG_HOME, REG_NONE, REG_SEARCHING, REGISTERED, ModemCore
 from hwsim.memory import Sim, Stored
 from hwsim.pduinfo import MTI_STATUS_REPORT, PduError, inspect_deliver, message_type, tpdu_octets
+from hwsim.ussd import (
+    ANY_CODE,
+    CODE_RE,
+    DCS_GSM7,
+    DEFAULT_REPLY,
+    USSD_ERROR_CME,
+    UssdService,
+    reply_line,
+    requested_code,
+)
 
-USSD_REPLY = "Balance: 100.00 RUB"
 LAC = "1A2B"
 CELL_ID = "00C3D4"
 
@@ -284,11 +295,51 @@ class NetworkRoom(ModemCore):
             return []
         ps = cmd.params()
         n = cmd.int_param(0, 0, 2, s.cusd)
-        if n in (0, 1):
-            s.cusd = n
+        if n == 2:
+            self._end_ussd()  # the TE cancels the session
+            return []
+        s.cusd = n
         if len(ps) > 1 and ps[1]:
-            if not self.registered:
-                raise CmeError(30)
-            if s.cusd == 1:
-                self._later(self.timing.ussd_reply_s, lambda: self._urc(f'+CUSD: 0,"{USSD_REPLY}",15'))
+            self._ussd_request(ps[1], cmd.int_param(2, 0, 255, DCS_GSM7))
         return []
+
+    def _ussd_request(self, raw: str, dcs: int) -> None:
+        """Hand a USSD string to the network; its answer (or the fault's) comes as a +CUSD line later."""
+        if not self.registered:
+            raise CmeError(30)
+        if self._ussd_open:
+            raise CmeError(3)  # one session at a time: the TE cancels the open one first (AT+CUSD=2)
+        code = requested_code(raw, self.DIALECT.ussd_packed)
+        if code is None:
+            raise PlainError(f"+CUSD: {raw!r} is not packed hex")
+        self._ussd_requests.append({"t": time.time(), "raw": raw, "dcs": dcs, "code": code})
+        fault = self._faults.ussd
+        if fault == "error":
+            raise CmeError(USSD_ERROR_CME)
+        sim = self._sims[self._active]
+        service = sim.ussd.get(code) or sim.ussd.get(ANY_CODE) or UssdService(DEFAULT_REPLY)
+        self._ussd_open = True
+        if fault == "no-answer":
+            return  # the session stays open until the TE cancels it
+        if fault == "cancel" or not CODE_RE.match(code):
+            line = "+CUSD: 2"  # the network ends the session (also what it does with a code it cannot read)
+        elif fault == "unsupported":
+            line = "+CUSD: 4"
+        else:
+            line = reply_line(0, service, self.DIALECT.ussd_packed)
+        delay = service.delay_s if service.delay_s is not None else self.timing.ussd_reply_s
+
+        def answer() -> None:
+            self._ussd_timer = None
+            self._ussd_open = False
+            if self._settings.cusd == 1:
+                self._urc(line)
+            self._changed()
+        self._ussd_timer = self._later(delay, answer)
+
+    def _end_ussd(self) -> None:
+        """Close the USSD session, if one is open: its answer never comes."""
+        if self._ussd_timer is not None:
+            self._ussd_timer.cancel()
+            self._ussd_timer = None
+        self._ussd_open = False

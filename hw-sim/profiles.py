@@ -24,6 +24,10 @@ class GenericModem(VirtualModem):
       and the network resends (TS 27.005 §3.4.1, §3.4.4).
     - Message memories "SM" (the SIM, 20 records) and "ME" (the modem, 25 records, as Siemens TC35i's ME
       storage); AT+CPMS starts "SM","SM","SM" after power-on and ATZ (TS 27.005 leaves the default to the maker).
+    - AT+CUSD=1,"*100#",15 takes the code as text; the answer comes as `+CUSD: <m>,"<str>",<dcs>` a moment after
+      OK, 7-bit text converted to the TE character set (dcs 15), UCS2 as hex of its octets (dcs 72, 27.007 §7.15),
+      as the SIM800 and the EC25 also give it. One session at a time: a request while one is open gets
+      `+CME ERROR: 3` until AT+CUSD=2 ends it.
     """
 
     DIALECT: ClassVar[Dialect] = Dialect(
@@ -208,6 +212,10 @@ class E173Modem(VirtualModem):
     - AT+CPMS=? offers "ME", "MT", "SM" and "SR" (status reports), the list python-gsmmodem's Huawei K3715
       fake answers (github.com/faucamp/python-gsmmodem, test/fakemodems.py); "SR" is offered for reading only,
       as a SIMCom SIM7600 answers `("ME","MT","SM","SR"),("ME","MT","SM"),("ME","SM")`.
+    - AT+CUSD takes the USSD string as GSM 7-bit septets packed into hex (`AT+CUSD=1,"AA180C3602",15` for *100#)
+      and gives 7-bit answers the same way (`+CUSD: 0,"C2303BEC1E97...",15`): a plain `*100#` is not hex and is
+      refused (hsmr.cc/Projekte/HuaweiE173; github.com/wdoekes/asterisk-chan-dongle/issues/38, where a Huawei sent
+      unencoded requests and got "wrong service number"). UCS2 answers are hex of UTF-16 with <dcs> 72.
     """
 
     DIALECT: ClassVar[Dialect] = Dialect(
@@ -229,6 +237,7 @@ class E173Modem(VirtualModem):
         sr_capacity=50,
         cpms_memories=("ME", "MT", "SM", "SR"),
         access_tech=2,
+        ussd_packed=True,
     )
 
     def _default_settings(self) -> Settings:

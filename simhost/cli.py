@@ -80,6 +80,7 @@ class LazyGroup(click.Group):
         "config": "simhost.commands.config:config",
         "delivery": "simhost.commands.delivery:delivery",
         "operator": "simhost.commands.operators:operator",
+        "ussd": "simhost.commands.ussd:ussd",
     }
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

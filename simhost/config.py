@@ -9,7 +9,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final, Literal, cast
 from urllib.parse import unquote, urlsplit
 
@@ -43,6 +43,13 @@ URL_SHOWN_MAX = 120
 # the password runs to the URL's last @: a password given raw may hold / and @ (over-masking is harmless)
 PASSWORD_IN_URL_RE = re.compile(r"^([^:/]*://[^:/@]*:).*@")
 PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+USSD_TABLES = "ussd"  # the [[ussd]] array of tables: balance checks by network
+USSD_CODE_RE = re.compile(r"^[0-9*#+]{1,32}$")  # nothing that could end the quoted string of AT+CUSD
+DEFAULT_USSD_AMOUNT = r"(-?\d+[.,]\d+)"
+DEFAULT_USSD_TIMEOUT_S = 30.0
+USSD_TIMEOUT_MAX_S = 600.0
+USSD_INTERVAL_MAX_S = 31 * SECONDS_MAX
+ANY_NETWORK = "*"
 
 Value = str | int | float | bool | None  # a setting's value
 Processes = int | Literal["auto"]
@@ -93,6 +100,34 @@ class MqttTarget:
         scheme = "mqtts" if self.tls else "mqtt"
         user = f"{self.username}@" if self.username else ""
         return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class UssdCheck:
+    """A `[[ussd]]` table: the balance of SIMs on `network` (the operator's name as the modem reports it, an MCC-MNC
+    their IMSI starts with, or "*" for any) is asked with `code` every `interval_s`; the first group of regular
+    expression `amount` (else its whole match) in the answer is the amount."""
+
+    network: str
+    code: str
+    interval_s: float
+    amount: str = DEFAULT_USSD_AMOUNT
+    timeout_s: float = DEFAULT_USSD_TIMEOUT_S
+
+    def matches(self, operator: str | None, imsi: str | None) -> bool:
+        """Whether a SIM registered with `operator` and holding `imsi` is on this check's network."""
+        if self.network == ANY_NETWORK:
+            return True
+        if self.network.isdigit():
+            return imsi is not None and imsi.startswith(self.network)
+        return operator is not None and operator.casefold() == self.network.casefold()
+
+
+def check_ussd_code(code: str, what: str = "USSD code") -> str:
+    """`code` if it is a USSD code simhost sends (digits, *, #, +; 1 to 32); ConfigError otherwise."""
+    if not USSD_CODE_RE.match(code):
+        raise ConfigError(f"{what} {shown(code)}: 1 to 32 of the characters 0-9, '*', '#' and '+'")
+    return code
 
 
 @dataclass(frozen=True)
@@ -283,6 +318,8 @@ class Settings:
     api_rate_per_s: float = DEFAULT_API_RATE_PER_S
     api_burst: int = DEFAULT_API_BURST
     api_docs: bool = False  # the interactive docs page at /api/v1/docs (it loads its scripts from a CDN)
+    # balance checks by USSD, from the config file's [[ussd]] tables only (none: no checks)
+    ussd: tuple[UssdCheck, ...] = ()
 
     @classmethod
     def load(cls, config_path: str | None = None, *, flags: Mapping[str, str | None] | None = None,
@@ -327,8 +364,9 @@ def _load(config_path: str | None, flags: Mapping[str, str | None], environ: Map
     layers: list[dict[str, tuple[Value, str]]] = []  # field -> (value, source), from the least precedence up
     warnings: list[str] = []
     config = _config_file(config_path, environ) if files else None
+    checks: tuple[UssdCheck, ...] = ()
     if config is not None:
-        from_file, warning = _read_config(config[0])
+        from_file, checks, warning = _read_config(config[0])
         layers.append(from_file)
         warnings += [warning] if warning else []
     layers.append({s.field: (_from_text(s, s.env, environ[s.env], "="), f"env {s.env}")
@@ -348,7 +386,7 @@ def _load(config_path: str | None, flags: Mapping[str, str | None], environ: Map
         warnings += [warning] if warning else []
     path, named_by = config if config is not None else (None, None)
     # each kind gives its field's type (a test holds the table to the fields)
-    settings = replace(Settings(), **cast("dict[str, Any]", values))
+    settings = replace(Settings(ussd=checks), **cast("dict[str, Any]", values))
     return LoadedSettings(settings, sources, path, named_by, tuple(warnings))
 
 
@@ -374,8 +412,9 @@ def _config_file(config_path: str | None, environ: Mapping[str, str]) -> tuple[s
     return (DEFAULT_CONFIG_PATH, "default path") if os.path.lexists(DEFAULT_CONFIG_PATH) else None
 
 
-def _read_config(path: str) -> tuple[dict[str, tuple[Value, str]], str | None]:
-    """The settings in the config file at `path`, and a warning if it holds a secret every user may read."""
+def _read_config(path: str) -> tuple[dict[str, tuple[Value, str]], tuple[UssdCheck, ...], str | None]:
+    """The settings in the config file at `path`, its balance checks, and a warning if it holds a secret every user
+    may read."""
     what = f"config file {path}"
     data, mode = _read_file(path, what, CONFIG_FILE_MAX)
     try:
@@ -386,6 +425,7 @@ def _read_config(path: str) -> tuple[dict[str, tuple[Value, str]], str | None]:
         raise ConfigError(f"{what} is not valid TOML: {exc}") from None
     found: dict[str, tuple[Value, str]] = {}
     secrets = []
+    checks = _ussd_checks(document.pop(USSD_TABLES, []), what)
     for key, raw in _flat(document, what).items():
         setting = BY_KEY.get(key)
         if setting is None:
@@ -403,7 +443,44 @@ def _read_config(path: str) -> tuple[dict[str, tuple[Value, str]], str | None]:
     if secrets and mode & stat.S_IROTH:
         warning = (f"warning: {what} holds secrets ({', '.join(secrets)}) and is readable by every user: "
                    "chmod o-r it")
-    return found, warning
+    return found, checks, warning
+
+
+def _ussd_checks(tables: object, what: str) -> tuple[UssdCheck, ...]:
+    """The `[[ussd]]` tables as checks: each needs network, code and interval_s; amount and timeout_s may be left
+    out."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{what}: {USSD_TABLES} must be an array of tables ([[{USSD_TABLES}]]), "
+                          f"not {_toml_type(tables)}")
+    keys = [f.name for f in fields(UssdCheck)]
+    checks = []
+    for n, table in enumerate(tables, start=1):
+        where = f"{what}: [[{USSD_TABLES}]] number {n}"
+        unknown = [k for k in table if k not in keys]
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {_key_shown(unknown[0])} (it takes {', '.join(keys)})")
+        missing = [k for k in keys[:3] if k not in table]
+        if missing:
+            raise ConfigError(f"{where} needs {', '.join(missing)}")
+        texts = {k: table.get(k, DEFAULT_USSD_AMOUNT) for k in ("network", "code", "amount")}
+        bad = next((k for k, v in texts.items() if not isinstance(v, str) or not v), None)
+        if bad is not None:
+            raise ConfigError(f"{where}: {bad} must be a non-empty string")
+        try:
+            re.compile(texts["amount"])
+        except re.error as exc:
+            raise ConfigError(f"{where}: amount is not a regular expression: {exc}") from None
+        checks.append(UssdCheck(
+            texts["network"], check_ussd_code(texts["code"], f"{where}: code"),
+            _ussd_seconds(table["interval_s"], USSD_INTERVAL_MAX_S, f"{where}: interval_s"), texts["amount"],
+            _ussd_seconds(table.get("timeout_s", DEFAULT_USSD_TIMEOUT_S), USSD_TIMEOUT_MAX_S, f"{where}: timeout_s")))
+    return tuple(checks)
+
+
+def _ussd_seconds(value: object, highest: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= highest:
+        raise ConfigError(f"{what} must be a number of seconds from 1 to {int(highest)}")
+    return float(value)
 
 
 def _flat(document: Mapping[str, object], what: str) -> dict[str, object]:

@@ -34,6 +34,18 @@ class Topics:
     def port_status(self, port: str) -> str:
         return f"{self.base}/ports/{port}/status"
 
+    def ussd_request(self, port: str) -> str:
+        """Where operators ask the gateway driving `port` for a USSD request (only operators may publish here)."""
+        return f"{self.base}/ports/{port}/ussd"
+
+    @property
+    def ussd_requests_all(self) -> str:
+        return f"{self.base}/ports/+/ussd"
+
+    def ussd_answer(self, port: str, request_id: str) -> str:
+        """Where the gateway answers USSD request `request_id` on `port`, step by step."""
+        return f"{self.base}/ports/{port}/ussd/{request_id}"
+
     def gateway_status(self, gateway: str) -> str:
         return f"{self.base}/gateways/{gateway}/status"
 

@@ -21,6 +21,13 @@ from simhost_drivers.modems.types import (
     RegistrationState,
     StoredPdu,
 )
+from simhost_drivers.modems.ussd import (
+    UssdAnswer,
+    UssdError,
+    UssdNetworkError,
+    UssdTimeoutError,
+    UssdUnsupportedError,
+)
 
 __all__ = [
     "BACKENDS",
@@ -36,6 +43,11 @@ __all__ = [
     "SimcomDriver",
     "StoredPdu",
     "UnknownDriverError",
+    "UssdAnswer",
+    "UssdError",
+    "UssdNetworkError",
+    "UssdTimeoutError",
+    "UssdUnsupportedError",
     "choose_driver",
     "driver_class",
     "open_driver",

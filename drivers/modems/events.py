@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from simhost_drivers.modems.ussd import UssdAnswer
+
 
 class RegistrationState(StrEnum):
     """Network registration (a +CREG/+CEREG <stat>), as words."""
@@ -114,6 +116,14 @@ class Booted:
 
 
 @dataclass(frozen=True)
+class UssdReply:
+    """`+CUSD`: the network's answer to a USSD request (or its refusal), decoded; `at` (monotonic) when read."""
+
+    answer: UssdAnswer
+    at: float = field(default_factory=_monotonic, compare=False)
+
+
+@dataclass(frozen=True)
 class ConnectionLost:
     """The serial link is gone (the device vanished or failed)."""
 
@@ -121,7 +131,7 @@ class ConnectionLost:
 
 
 ModemEvent = (NewMessage | DirectMessage | StoredReport | DirectReport | Ring | CallerId | CallEnded
-              | Registration | SimChanged | Booted | ConnectionLost)
+              | Registration | SimChanged | Booted | UssdReply | ConnectionLost)
 EventSink = Callable[[ModemEvent], None]
 
 

@@ -13,6 +13,8 @@ from simhost_drivers.at.errors import (
     CommandTimeoutError,
     ConnectionLostError,
     InvalidMemoryIndexError,
+    NotAllowedError,
+    NotSupportedError,
     ResponseError,
     SimLockedError,
     SimPinRequiredError,
@@ -29,6 +31,16 @@ from simhost_drivers.modems.types import (
     RegistrationState,
     StoredPdu,
 )
+from simhost_drivers.modems.ussd import (
+    DCS_GSM7,
+    UssdAnswer,
+    UssdNetworkError,
+    UssdTimeoutError,
+    UssdUnsupportedError,
+    check_code,
+    pack_code,
+    parse_cusd,
+)
 
 COMMAND_TIMEOUT_S = 5.0
 SYNC_TIMEOUT_S = 1.0
@@ -37,6 +49,8 @@ LIST_TIMEOUT_S = 30.0
 CMGS_TIMEOUT_S = 60.0
 HANGUP_TIMEOUT_S = 10.0
 RESET_TIMEOUT_S = 15.0
+# AT+CUSD=1,... answers OK at once on most modems, the network's answer follows as +CUSD; some wait for it first
+USSD_COMMAND_TIMEOUT_S = 30.0
 IMEI_DIGITS = (14, 17)
 IMSI_DIGITS = (6, 15)
 STAT_ALL = 4
@@ -123,6 +137,9 @@ class GenericDriver:
         self.usage: dict[str, tuple[int, int]] = {}  # (used, total) per memory, as last seen
         self.cnmi: str | None = None  # the AT+CNMI parameters init set
         self.on_event: EventSink = ev.ignore
+        self._ussd_answer: UssdAnswer | None = None
+        self._ussd_answered = threading.Event()
+        self._ussd_charset_set = False
         channel.add_final_codes(self.quirks.extra_finals)
         channel.ignore(self.quirks.noise_prefixes)
         channel.on_connection_lost = self._connection_lost
@@ -142,6 +159,7 @@ class GenericDriver:
         ch.register_urc("NO CARRIER", self._on_call_end)
         ch.register_urc("+CREG:", self._on_creg)
         ch.register_urc("+CEREG:", self._on_creg)
+        ch.register_urc("+CUSD:", self._on_cusd)
         for prefix in self.quirks.sim_prefixes:
             ch.register_urc(prefix, self._on_sim)
         for line in self.quirks.boot_lines:
@@ -182,6 +200,12 @@ class GenericDriver:
             self.on_event(ev.Registration(state))
         else:
             self.log.debug("%s: registration line in the answer form outside a command: %r", self.channel.name, line)
+
+    def _on_cusd(self, line: str, pdu: str | None) -> None:
+        answer = parse_cusd(line[len("+CUSD:"):], packed=self.quirks.ussd_packed)
+        self._ussd_answer = answer
+        self._ussd_answered.set()
+        self.on_event(ev.UssdReply(answer))
 
     def _on_sim(self, line: str, pdu: str | None) -> None:
         self.on_event(ev.SimChanged(line))
@@ -525,6 +549,47 @@ class GenericDriver:
         response = self.channel.command_with_prompt(f"AT+CMGS={tpdu_len}", pdu, expect=("+CMGS:",),
                                                     timeout_s=CMGS_TIMEOUT_S)
         return p.to_int(p.split_fields(response.value("+CMGS:"))[0], "+CMGS reference")
+
+    def ussd_start(self, code: str) -> None:
+        """Send the USSD request `code` (digits, *, #, +); the answer comes later as a `UssdReply` event. A session
+        left open (by an earlier request whose answer never came) is cancelled and the request sent again.
+
+        Raises UssdUnsupportedError when the modem does not know AT+CUSD, UssdNetworkError when it refuses."""
+        text = check_code(code)
+        if self.quirks.ussd_packed:
+            if not self._ussd_charset_set:
+                self._ussd_charset_set = self._optional('AT+CSCS="GSM"', [])
+            text = pack_code(code)
+        self._ussd_answer = None
+        self._ussd_answered.clear()
+        command = f'AT+CUSD=1,"{text}",{DCS_GSM7}'
+        try:
+            try:
+                self._cmd(command, timeout_s=USSD_COMMAND_TIMEOUT_S)
+            except NotAllowedError:
+                self.ussd_cancel()
+                self._cmd(command, timeout_s=USSD_COMMAND_TIMEOUT_S)
+        except NotSupportedError as exc:
+            raise UssdUnsupportedError(f"the modem does not support USSD: {exc.final}") from exc
+        except CommandError as exc:
+            raise UssdNetworkError(f"the modem refused the request: {exc.final}") from exc
+
+    def ussd_cancel(self) -> None:
+        """End the USSD session (AT+CUSD=2); a modem with none open may refuse, which is no error here."""
+        try:
+            self._cmd("AT+CUSD=2")
+        except CommandError as exc:
+            self.log.debug("%s: AT+CUSD=2: %s", self.channel.name, exc.final)
+
+    def ussd(self, code: str, timeout_s: float) -> UssdAnswer:
+        """Send the USSD request `code` and wait up to `timeout_s` for the answer (the `UssdReply` event goes to
+        `on_event` as well). UssdTimeoutError after cancelling the session when none came; UssdNetworkError and
+        UssdUnsupportedError when the modem or the network refused."""
+        self.ussd_start(code)
+        if not self._ussd_answered.wait(timeout_s) or self._ussd_answer is None:
+            self.ussd_cancel()
+            raise UssdTimeoutError(f"no answer to USSD {code} within {timeout_s:g} s; the session was cancelled")
+        return self._ussd_answer.checked()
 
     def ack_direct(self) -> bool:
         """Acknowledge a +CMT/+CDS with AT+CNMA; False when the modem expected no ack."""

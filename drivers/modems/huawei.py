@@ -1,4 +1,4 @@
-"""Huawei modems (E173 and relatives): `^` reports silenced and ignored, AT^ICCID?, no AT+CVHU."""
+"""Huawei modems (E173 and relatives): `^` reports silenced and ignored, AT^ICCID?, no AT+CVHU, packed USSD."""
 
 from __future__ import annotations
 
@@ -34,4 +34,7 @@ class HuaweiDriver(GenericDriver):
         # Interface Specification, AT+CPMS), so what a dongle's Windows dashboard chose (often ME) stays. SM: a
         # message stays with its SIM; status reports wait in "SR", which the sweep drains too.
         receive_storage="SM",
+        # USSD strings as packed 7-bit hex both ways (hsmr.cc/Projekte/HuaweiE173; a plain request yields "wrong
+        # service number": github.com/wdoekes/asterisk-chan-dongle/issues/38)
+        ussd_packed=True,
     )

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from simhost_drivers.at.codes import FinalCode
 from simhost_drivers.modems.events import EventSink, RegistrationState
+from simhost_drivers.modems.ussd import UssdAnswer
 
 __all__ = ["CallEntry", "IccidQuery", "ModemDriver", "ModemInfo", "Quirks", "RegistrationState", "StoredPdu",
            "TransientError"]
@@ -133,13 +134,18 @@ class Quirks:
     model_prefixes: tuple[str, ...] = ()
     # Errors retried in place (a few short pauses) before they count as a failure of the session.
     transient_errors: tuple[TransientError, ...] = GENERIC_TRANSIENT_ERRORS
+    # AT+CUSD takes the request as GSM 7-bit septets packed into hex (under AT+CSCS="GSM") and gives 7-bit answers
+    # so; otherwise both are text.
+    ussd_packed: bool = False
 
 
 class ModemDriver(Protocol):
     """What a gateway may ask of a modem driver (the generic driver and its vendor variants implement it).
 
     Commands are synchronous and run on the port worker's thread; what the modem reports unasked goes as typed
-    events (simhost_drivers.modems.events) to `on_event`, on the channel's reader thread.
+    events (simhost_drivers.modems.events) to `on_event`, on the channel's reader thread. A USSD request's answer
+    is such an event too (`UssdReply`, after `ussd_start`), so a worker keeps reading messages while it waits;
+    `ussd` waits for it in place.
     """
 
     quirks: Quirks
@@ -186,5 +192,11 @@ class ModemDriver(Protocol):
     def ping(self) -> None: ...
 
     def send_pdu(self, pdu_hex: str, tpdu_len: int) -> int: ...
+
+    def ussd(self, code: str, timeout_s: float) -> UssdAnswer: ...
+
+    def ussd_start(self, code: str) -> None: ...
+
+    def ussd_cancel(self) -> None: ...
 
     def close(self) -> None: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from simhost.commands.common import Context, echo_json, echo_table, json_option
@@ -19,7 +21,8 @@ def config() -> None:
 @click.pass_obj
 def show(obj: Context, as_json: bool) -> None:
     """Show every setting in effect (by its key in the config file), where it came from (default, file PATH,
-    env VAR, flag --OPTION or password file PATH) and its environment variable; secrets show as ***.
+    env VAR, flag --OPTION or password file PATH) and its environment variable; secrets show as ***. The
+    balance checks of the file's [[ussd]] tables follow.
 
     It reads no database and connects to nothing.
     """
@@ -35,6 +38,7 @@ def show(obj: Context, as_json: bool) -> None:
             "config_file": None if loaded.config_file is None else {
                 "path": loaded.config_file, "from": loaded.config_named_by},
             "settings": {key: {"value": value, "from": source, "env": env} for key, value, source, env in rows},
+            "ussd": [asdict(check) for check in loaded.settings.ussd],
         })
         return
     if loaded.config_file is None:
@@ -42,6 +46,9 @@ def show(obj: Context, as_json: bool) -> None:
     else:
         click.echo(f"config file: {loaded.config_file} ({loaded.config_named_by})")
     echo_table(("KEY", "VALUE", "FROM", "ENV"), [(key, _text(value), source, env) for key, value, source, env in rows])
+    for check in loaded.settings.ussd:
+        click.echo(f"[[ussd]] network {check.network}: {check.code} every {check.interval_s:g} s, amount "
+                   f"{check.amount}, timeout {check.timeout_s:g} s")
 
 
 def _text(value: Value) -> str | None:

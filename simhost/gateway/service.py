@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
 from simhost.gateway.spool import OutboxRow, PortScope, Spool
+from simhost.gateway.ussd_mqtt import UssdRequests
 from simhost.gateway.worker import DriverFactory, PortConfig, PortState, PortStatus, PortWorker
 from simhost.metrics import LazyCollector, Metrics, PortReading, backlog_families, bounded, port_families
 from simhost.models import Port
@@ -315,12 +316,15 @@ class Gateway:
         self.status_client.on_connect = self._status_connected
         self.sends = SendQueue(engine, self.topics, settings.region, on_outcome=self.relay.notify_new)
         options = {"send_gap_s": settings.send_gap_s, "send_daily_limit": settings.send_daily_limit,
-                   **(worker_options or {})}
+                   "ussd_checks": settings.ussd, **(worker_options or {})}
         self.workers = [
             PortWorker(p, self.spool, open_driver, on_status=self._publish_status, sends=self.sends,
                        metrics=self.metrics, **options)
             for p in ports
         ]
+        self.ussd_requests = UssdRequests(self.status_client, self.topics, {w.config.name: w for w in self.workers},
+                                          self.gateway_id)
+        self.status_client.on_message = self.ussd_requests.on_message
         # the whole bank's ports when this process has no scope; else its own (the others' are another's to count)
         self._own_ports = None if scope is None else frozenset(p.name for p in ports)
         self.collector = LazyCollector("gateway", self._read_gauges, self.metrics)
@@ -332,6 +336,7 @@ class Gateway:
         client.publish(self.topics.gateway_status(self.gateway_id),
                        json.dumps({"state": "online", "ports": [w.config.name for w in self.workers]}),
                        qos=1, retain=True)
+        self.ussd_requests.subscribe(client)
         for w in self.workers:
             self._publish_status(w.status)
 

@@ -13,8 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 from simhost.backoff import Backoff
+from simhost.config import UssdCheck
 from simhost.gateway.calls import CallCorrelator, CallDecision
 from simhost.gateway.spool import PortIdentity, Spool, StoreResult
+from simhost.gateway.ussd import UssdDesk
 from simhost.metrics import Metrics
 from simhost.sending.queue import TRANSIENT_SEND_CODES, SendQueue
 from simhost_drivers.at.errors import AtError, CommandError, MemoryFullError
@@ -81,6 +83,8 @@ class PortStatus:
     storage_memory: str | None = None
     storages: dict[str, tuple[int, int]] = field(default_factory=dict)  # (used, total) of each memory drained
     last_error: str | None = None
+    balance: dict[str, object] | None = None  # the last balance check's amount, currency, answer and time
+    balance_error: dict[str, object] | None = None  # why the last check failed, and when
     restarts: int = 0
     received: int = 0
     calls: int = 0
@@ -97,7 +101,8 @@ class PortStatus:
             "storage_memory": self.storage_memory,
             "storages": {name: {"used": used, "total": total} for name, (used, total) in self.storages.items()},
             "last_error": self.last_error, "restarts": self.restarts, "received": self.received,
-            "calls": self.calls, "sent": self.sent, "since": self.since,
+            "calls": self.calls, "sent": self.sent, "since": self.since, "balance": self.balance,
+            "balance_error": self.balance_error,
         }
 
 
@@ -159,6 +164,7 @@ class PortWorker(threading.Thread):
         send_retry_s: float = SEND_RETRY_S,
         send_daily_limit: int = 0,
         metrics: Metrics | None = None,
+        ussd_checks: Sequence[UssdCheck] = (),
     ) -> None:
         super().__init__(name=f"simhost-port-{config.name}", daemon=True)
         self.config = config
@@ -197,6 +203,8 @@ class PortWorker(threading.Thread):
         self.metrics = metrics or Metrics()
         self._received_by_kind = {kind: self.metrics.received.labels(config.name, kind)
                                   for kind in ("sms", "call", "undecodable", "status-report")}
+        self.ussd = UssdDesk(config.name, self.status, ussd_checks, wake=lambda: self.events.put(WAKE),
+                             changed=self._publish_status)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -222,6 +230,7 @@ class PortWorker(threading.Thread):
             finally:
                 self.ready.clear()
                 self._ready_at = None
+                self.ussd.session_ended()
                 self._close_driver()
             if self.stopping.is_set():
                 break
@@ -347,6 +356,7 @@ class PortWorker(threading.Thread):
                 deadlines.append(reset_at)
             if self._send_wanted:
                 deadlines.append(self._send_at)
+            deadlines.append(self.ussd.next_due(now))
             timeout = max(0.0, min(deadlines) - now)
             event: Event
             try:
@@ -377,6 +387,8 @@ class PortWorker(threading.Thread):
                                        "%.0f s", self.config.name, SEND_PAUSE_AFTER_FAULT_S)
                     self._send_at = time.monotonic() + SEND_PAUSE_AFTER_FAULT_S
                 last_activity = time.monotonic()
+            if self._pushed_back is None and self.events.empty():
+                self.ussd.step(driver, now)  # idle time only: nothing waits to be read
             reset_at = self._reset_at()
             if reset_at is not None and now >= reset_at:
                 self._reset_modem(now)
@@ -423,6 +435,8 @@ class PortWorker(threading.Thread):
                 raise ConnectionError(f"SIM state changed: {line}")
             case ev.Booted(line):
                 raise ConnectionError(f"the modem restarted ({line})")
+            case ev.UssdReply(answer):
+                self.ussd.answered(answer)
             case ev.Registration(state):
                 self.status.registration = str(state)
                 self._note_registration(state.registered)

@@ -84,6 +84,7 @@ def service_rules(prefix: str) -> dict[str, list[Right]]:
     t = Topics(check_prefix(prefix))
     gateways_status = f"{t.base}/gateways/+/status"
     ports_status = t.port_status("+")
+    ussd_answers = t.ussd_answer("+", "+")
     return {
         # inbound messages, retained port statuses, the gateway's own status and will; sends' outcomes and status
         # reports nobody sent (the relay publishes them from the database)
@@ -94,6 +95,8 @@ def service_rules(prefix: str) -> dict[str, list[Right]]:
             Right("write", f"{t.base}/owners/+/sends"),
             Right("write", t.unrouted),
             Right("read", t.acks_all),  # routers confirm what they routed; only routers may write there
+            Right("read", t.ussd_requests_all),  # only operators may ask for USSD: a code can spend a SIM's money
+            Right("write", ussd_answers),
         ],
         # its shared subscriptions (`$share/<group>/...`); the ACL file grants them with the plain filter, the
         # dynamic-security role only with the routers' group
@@ -112,6 +115,7 @@ def service_rules(prefix: str) -> dict[str, list[Right]]:
         ],
         OPERATOR: [
             Right("read", f"{prefix}/#"),
+            Right("write", t.ussd_requests_all),
         ],
         REPORTER: [
             Right("write", t.sent),

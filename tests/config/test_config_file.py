@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simhost.config import SETTINGS, ConfigError, Settings
+from simhost.config import SETTINGS, USSD_TABLES, ConfigError, Settings
 from tests.cli.clilib import fails
 from tests.config.conflib import setting, shown_settings, write
 
@@ -148,7 +148,7 @@ def test_a_bad_variable_is_one_line_naming_it(env: dict[str, str | None], error:
 
 
 def test_the_table_covers_every_field_and_each_default_is_of_its_kind() -> None:
-    fields = list(Settings.__dataclass_fields__)
+    fields = [f for f in Settings.__dataclass_fields__ if f != USSD_TABLES]  # [[ussd]] is a list, in the file only
     assert sorted(s.field for s in SETTINGS) == sorted(fields)
     assert len({s.key for s in SETTINGS}) == len({s.env for s in SETTINGS}) == len(SETTINGS)
     for entry in SETTINGS:

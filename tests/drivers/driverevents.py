@@ -36,6 +36,8 @@ class Events:
                 self._add("sim", line)
             case ev.Booted(line):
                 self._add("boot", line)
+            case ev.UssdReply(answer):
+                self._add("ussd", answer)
             case ev.ConnectionLost(error):
                 self._add("lost", error)
             case _:

@@ -262,6 +262,20 @@ def test_only_routers_confirm_messages_to_gateways(net: Secured) -> None:
     assert all(b"forged" not in payload for _topic, payload in gateway.messages)
 
 
+def test_only_operators_ask_for_ussd_and_only_gateways_answer(net: Secured) -> None:
+    request = b'{"id": "r1", "code": "*100#"}'
+    gateway = net.peer("gateway").ready().subscribe(T.ussd_requests_all)
+    operator = net.peer("operator").ready().subscribe(T.ussd_answer("port01", "+"))
+    for forger in ("alice", "router", "sender", "reporter", "gateway"):
+        assert net.peer(forger).ready().publish(T.ussd_request("port01"), '{"id": "x", "code": "*100#"}').value \
+            == NOT_AUTHORIZED, forger
+    assert accepted(operator.publish(T.ussd_request("port01"), request.decode()))
+    assert gateway.wait_for_payload(request) == [(T.ussd_request("port01"), request)]
+    assert net.peer("alice").ready().publish(T.ussd_answer("port01", "r1"), "forged").value == NOT_AUTHORIZED
+    assert accepted(gateway.publish(T.ussd_answer("port01", "r1"), "answered"))
+    assert operator.wait_for_payload(b"answered") == [(T.ussd_answer("port01", "r1"), b"answered")]
+
+
 def test_wrong_password_disabled_unknown_and_anonymous_are_refused(net: Secured) -> None:
     attempts = {
         "wrong password": net.peer("alice", "not-her-password"),
@@ -431,8 +445,10 @@ def test_acl_grants_each_account_only_its_topics() -> None:
     assert blocks["user sender"] == ["topic write sh/v1/send"]
     assert "topic read sh/v1/owners/+/sent" in blocks["user router"]
     assert blocks["user bob"][0] == "topic read sh/v1/owners/bob/#"
-    assert blocks["user operator"] == ["topic read sh/#"]
+    assert blocks["user operator"] == ["topic read sh/#", "topic write sh/v1/ports/+/ussd"]
     assert "topic write sh/v1/gateways/+/status" in blocks["user gateway"]
+    assert "topic read sh/v1/ports/+/ussd" in blocks["user gateway"]
+    assert "topic write sh/v1/ports/+/ussd/+" in blocks["user gateway"]
     assert "topic write sh/v1/inbound/+" in blocks["user gateway"]
     assert "topic read sh/v1/inbound/#" in blocks["user router"]
     assert set(blocks) == {"user alice", "user bob", "user gateway", "user router", "user operator", "user reporter",
