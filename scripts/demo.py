@@ -1,4 +1,5 @@
-"""Demo: a virtual SIM bank (hwsim) read by the simhost gateway and routed to customers by the router.
+"""Demo: a virtual SIM bank (hwsim) read by the simhost gateway, routed to customers by the router, delivered
+to a customer's webhook and shown by the REST API and `simhost status --watch`.
 
 Everything runs as an operator would run it: `hwsim bank` and `simhost run` are started as processes,
 customers and SIM slots are registered with `simhost owner|slot|whitelist|sent`, SMS and calls are
@@ -8,6 +9,9 @@ injected with `hwsim --dir DIR sms|call`, and the inbound, owner and unrouted to
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -18,7 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +68,64 @@ def _notify(cond: threading.Condition) -> None:
         cond.notify_all()
 
 
+class Hook:
+    """What the demo's webhook receiver got: each body with its signature header."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.bodies: list[tuple[bytes, str]] = []
+        self.cond = threading.Condition()
+
+
+def webhook_receiver() -> tuple[Hook, ThreadingHTTPServer]:
+    holder: list[Hook] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with holder[0].cond:
+                holder[0].bodies.append((body, self.headers.get("X-Simhost-Signature", "")))
+                holder[0].cond.notify_all()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    holder.append(Hook(f"http://127.0.0.1:{server.server_address[1]}/sms"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return holder[0], server
+
+
+def signed(secret: str, body: bytes, header: str) -> bool:
+    """How a customer checks a webhook's signature (the README's few lines)."""
+    fields = [part.split("=", 1) for part in header.split(",") if "=" in part]
+    t = next((v for k, v in fields if k == "t"), "")
+    expected = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return any(k == "v1" and hmac.compare_digest(v, expected) for k, v in fields)
+
+
+def watch_tables(proc: subprocess.Popen[str], count: int, timeout_s: float) -> list[str]:
+    """The first `count` tables `simhost status --watch` prints (blank-line separated) within `timeout_s`."""
+    assert proc.stdout is not None
+    tables: list[str] = []
+    current: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while len(tables) < count and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.strip():
+            current.append(line.rstrip())
+        elif current:
+            tables.append("\n".join(current))
+            current = []
+    if current and len(tables) < count:
+        tables.append("\n".join(current))
+    return tables
+
+
 def run(*args: str, **kw: Any) -> str:
     out = subprocess.run(args, check=True, capture_output=True, text=True, **kw)
     return out.stdout
@@ -71,12 +135,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--ports", type=int, default=4, help="virtual modems (default 4, at least 4)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--keep-running", action="store_true",
+                    help="leave the services running at the end (to look at the web pages) until Ctrl-C")
     args = ap.parse_args()
     if args.ports < 4:
         ap.error("--ports must be at least 4 (one per number kind)")
 
     work = Path(tempfile.mkdtemp(prefix="simhost-demo-"))
     procs: list[subprocess.Popen[Any]] = []
+    servers: list[ThreadingHTTPServer] = []
     broker_host, broker_port = DEFAULT_BROKER
     try:
         if reachable(*DEFAULT_BROKER):
@@ -87,8 +154,11 @@ def main() -> int:
             print(f"demo: no broker on 127.0.0.1:1883, started a private Mosquitto on port {broker_port}")
         mqtt_url = f"mqtt://{broker_host}:{broker_port}"
         prefix = f"simhost-demo-{uuid.uuid4().hex[:6]}"
+        web_port = free_port()
         env = dict(os.environ, SIMHOST_DB=f"sqlite:///{work}/simhost.db", SIMHOST_MQTT=mqtt_url,
-                   SIMHOST_TOPIC_PREFIX=prefix)
+                   SIMHOST_TOPIC_PREFIX=prefix, SIMHOST_HTTP_LISTEN=f"127.0.0.1:{web_port}",
+                   SIMHOST_SMPP_LISTEN=f"127.0.0.1:{free_port()}",
+                   SIMHOST_DELIVERY_ALLOW_PRIVATE="1")  # the demo's webhook receiver is on this machine
 
         bank_dir = work / "bank"
         bank = subprocess.Popen(
@@ -119,6 +189,11 @@ def main() -> int:
         run(simhost, "whitelist", "add", numbers[2], "Sberbank", env=env)
         run(simhost, "sent", "record", "--from", numbers[0], "--to", "+79035550001", "--owner", "acme", env=env)
         print("demo: registered acme and beta; port01 is shared, acme sent an SMS to +79035550001 from it")
+        hook, hook_server = webhook_receiver()
+        servers.append(hook_server)
+        secret = run(simhost, "owner", "forward", "acme", "--http-url", hook.url, env=env).split(
+            "(shown only now): ")[1].split()[0]
+        print(f"demo: acme's messages also go to its webhook {hook.url}, signed with its secret")
 
         received: list[dict[str, Any]] = []
         routed: list[tuple[str, dict[str, Any]]] = []
@@ -199,10 +274,48 @@ def main() -> int:
         for entry in on_air:
             print(f"  {names[1]} sent to {entry.get('recipient')}: {entry.get('text')!r} (message reference "
                   f"{entry.get('mr')}, delivery report {entry.get('report') or 'none'})")
+        acme_routed = sum(1 for t, _r in routed if "/owners/acme/" in t)
+        with hook.cond:
+            hook.cond.wait_for(lambda: len(hook.bodies) >= acme_routed, timeout=30)
+            posted = list(hook.bodies)
+        good = sum(1 for body, header in posted if signed(secret, body, header))
+        print(f"\ndemo: acme's webhook received {len(posted)} POST(s), {good} with a valid X-Simhost-Signature:")
+        for body, _header in posted:
+            m = json.loads(body)
+            print(f"  [{m['kind']}] from {m['sender']}: {(m.get('text') or '')[:50]}")
+
+        key = run(simhost, "owner", "apikey", "acme", env=env).split("(shown only now): ")[-1].split()[0]
+        request = urllib.request.Request(f"http://127.0.0.1:{web_port}/api/v1/messages?limit=3",
+                                         headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            page = json.loads(answer.read())
+        print(f"\ndemo: GET http://127.0.0.1:{web_port}/api/v1/messages?limit=3 with acme's API key: "
+              f"{len(page['items'])} message(s), newest first")
+        for m in page["items"]:
+            print(f"  {m.get('received_at', '')[:19]} [{m.get('kind')}] from {m.get('sender')}: "
+                  f"{(m.get('text') or '')[:40]}")
+        print(f"  (the personal account: http://127.0.0.1:{web_port}/ while the demo runs with --keep-running)")
+
+        print("\ndemo: simhost status --watch (not a terminal here, so one plain table per change):")
+        watch = subprocess.Popen([simhost, "status", "--watch", "--interval", "0.5"], env=env,
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            tables = watch_tables(watch, 1, timeout_s=15)
+        finally:
+            watch.send_signal(signal.SIGINT)
+            watch.wait(timeout=10)
+        print(tables[-1] if tables else "  (no table in 15 s)")
+        if args.keep_running:
+            print(f"demo: running; the web pages are at http://127.0.0.1:{web_port}/ (Ctrl-C ends it)")
+            with contextlib.suppress(KeyboardInterrupt):
+                services.wait()
         sub.loop_stop()
         sub.disconnect()
-        return 0 if len(routed) >= len(injected) and on_air else 1
+        return 0 if len(routed) >= len(injected) and on_air and posted and good == len(posted) else 1
     finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)
             try:
