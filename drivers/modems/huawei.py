@@ -34,4 +34,8 @@ class HuaweiDriver(GenericDriver):
         # Interface Specification, AT+CPMS), so what a dongle's Windows dashboard chose (often ME) stays. SM: a
         # message stays with its SIM; status reports wait in "SR", which the sweep drains too.
         receive_storage="SM",
+        # AT^RESET restarts the whole module (an electric reset: "the Huawei AT Command Interface Specification",
+        # used by github.com/iotconnectivity/python-gsmmodem-manager/pull/2 for Huawei modules); E1xx dongles
+        # without it answer COMMAND NOT SUPPORT, and the 27.007 restart follows.
+        recovery_reset_commands=("AT^RESET", "AT+CFUN=1,1"),
     )
