@@ -1,6 +1,6 @@
-"""LinuxPhysical against a sysfs and /dev tree built in tmp the way the kernel lays them out: a tty's USB place (usb-serial
-and cdc-acm), the USB device node, the hub port's disable file, a power cycle command, finding ttys again; the power
-cycle rules."""
+"""LinuxPhysical against a sysfs and /dev tree built in tmp the way the kernel lays them out: a tty's USB place
+(usb-serial and cdc-acm), the USB device node, the hub port's disable file, a power cycle command, finding ttys again;
+the power cycle rules."""
 
 from __future__ import annotations
 
@@ -58,8 +58,8 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def physical(tree: Path, power: PowerCycle = PowerCycle()) -> LinuxPhysical:
-    return LinuxPhysical(power, sys=str(tree / "sys"), dev=str(tree / "dev"), power_off_s=0.0)
+def physical(tree: Path, power: PowerCycle | None = None) -> LinuxPhysical:
+    return LinuxPhysical(power or PowerCycle(), sys=str(tree / "sys"), dev=str(tree / "dev"), power_off_s=0.0)
 
 
 def test_where_a_tty_sits_by_its_sysfs_parents(tree: Path) -> None:
@@ -90,7 +90,7 @@ def test_usb_reset_opens_the_device_node_from_busnum_and_devnum(tree: Path) -> N
     # a regular file takes no USBDEVFS_RESET: the error names the device and the node
     with pytest.raises(PhysicalError, match=r"USB reset of 1-1\.4 \(.*/dev/bus/usb/001/007\)"):
         p.usb_reset(place)
-    with pytest.raises(PhysicalError, match="no USB device 1-1.9"):
+    with pytest.raises(PhysicalError, match=r"no USB device 1-1\.9"):
         p.usb_reset(UsbPlace("1-1.9"))
     off = LinuxPhysical(usb_reset=False, sys=str(tree / "sys"), dev=str(tree / "dev"))
     assert not off.can_usb_reset()
