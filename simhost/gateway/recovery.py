@@ -73,7 +73,6 @@ class Plan:
     """What the worker does after a failed session: wait `delay_s` (None: its own backoff) before the next one."""
 
     delay_s: float | None
-    dead: bool = False
 
 
 def _close(line: ModemDriver | None) -> None:
@@ -169,7 +168,7 @@ class RecoveryLadder:
             return Plan(None)
         if self.status.gave_up:
             if self._retry_at is not None and now < self._retry_at:
-                return Plan(None, dead=True)
+                return Plan(None)
             log.warning("port %s: recovery: climbing the ladder again", self.port)
             self.status.gave_up = False
             self._next = 0
@@ -260,7 +259,7 @@ class RecoveryLadder:
         self.status.gave_up = True
         log.warning("port %s: recovery: every step failed; the port is dead, reopened now and then, and the ladder "
                     "is climbed again in %.0f s", self.port, delay, extra={"port": self.port})
-        return Plan(None, dead=True)
+        return Plan(None)
 
     def _locate(self, physical: PhysicalControl, place: UsbPlace) -> None:
         """Find the modem again at its USB place, by its IMEI."""
