@@ -19,6 +19,7 @@ MAX_PORTS = 999
 MAX_SLOTS = 16
 PRELOAD_MEMORIES = ("SM", "ME", "SR")
 PRELOAD_SENDER = "+79000000002"
+HUB_PORTS = 7  # each virtual hub has seven ports, as most USB 2.0 hubs: port k of hub h sits at 1-h.k
 
 
 def parse_preload(spec: str) -> tuple[str, str, int]:
@@ -67,8 +68,9 @@ class Bank:
             name = f"port{i + 1:02d}"
             imei = ids.imei(cls.DIALECT.tac)
             sims = [ids.sim(k + 1) for k in range(slots)]
+            location = f"1-{i // HUB_PORTS + 1}.{i % HUB_PORTS + 1}"
             self.ports.append(cls(name, self.directory / name, self._loop, imei, sims, seed=seed, baud=baud,
-                                  timing=self.timing))
+                                  timing=self.timing, location=location))
         self._by_name = {m.name: m for m in self.ports}
         for spec in preload:
             self._preload(spec)
@@ -83,6 +85,21 @@ class Bank:
         except KeyError:
             known = f"{self.ports[0].name}-{self.ports[-1].name}"
             raise KeyError(f"no port {name!r} in this bank (ports: {known})") from None
+
+    def at(self, location: str) -> VirtualModem:
+        """The modem at USB `location` (e.g. 1-1.3); KeyError otherwise."""
+        for m in self.ports:
+            if m.location == location:
+                return m
+        raise KeyError(f"no modem at USB location {location!r} in this bank")
+
+    def where(self, path: str) -> VirtualModem:
+        """The modem whose tty `path` is now (its link or the pty itself); KeyError otherwise."""
+        target = Path(path).resolve()
+        for m in self.ports:
+            if Path(m.path).resolve() == target and Path(m.path).exists():
+                return m
+        raise KeyError(f"no modem of this bank is at {path}")
 
     def _preload(self, spec: str) -> None:
         port, memory, count = parse_preload(spec)

@@ -65,7 +65,7 @@ class CallsRoom(ModemCore):
         if call.first_ring_at is None:
             call.first_ring_at = time.time()
         call.rings_sent += 1
-        if not self._faults.hang and self._powered and not self._booting:
+        if not self._faults.stuck and self._powered and not self._booting:
             self._write_ring(call)
         call.timer = self._later(self.timing.ring_interval_s, lambda: self._ring(call))
         self._changed()
@@ -111,7 +111,7 @@ class CallsRoom(ModemCore):
         if command is not None:
             call.hung_up_at = now
             call.hangup_command = command
-        if report and self._powered and not self._faults.hang:
+        if report and self._powered and not self._faults.stuck:
             for line in self.DIALECT.call_end_lines:
                 self._urc(line)
         self._changed()

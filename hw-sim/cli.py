@@ -251,6 +251,16 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
       ussd HOW         USSD requests fail until `clear`: no-answer (the session stays open until
                        AT+CUSD=2), cancel (+CUSD: 2, the network ends it), error (+CME ERROR: 100),
                        unsupported (+CUSD: 4)
+      wedge-until-reset
+                       silent to everything but the family's reset command (AT+CFUN=1,1), which it
+                       answers with OK before it restarts; the network holds messages meanwhile
+      wedge-until-usb-reset
+                       silent to everything until a USB reset (`usb-reset`) or power cycle
+      wedge-until-power-cycle
+                       silent to everything, a USB reset included, until `power-cycle`
+      renumber-on-reset
+                       after each USB reset or power cycle the tty comes back under another name
+                       (PORT-r1, PORT-r2, ...) at the same USB location, with the same IMEI
       clear            end every fault but `unplug`; held messages are delivered
     """
     _send(ctx, {"cmd": "fault", "port": port, "kind": kind, "args": list(args)})
@@ -315,6 +325,38 @@ def state(ctx: click.Context, port: str) -> None:
     sends a send-error fault refused, with their error code.
     """
     _send(ctx, {"cmd": "state", "port": port})
+
+
+@main.command()
+@click.argument("path")
+@click.pass_context
+def where(ctx: click.Context, path: str) -> None:
+    """The USB location (and port) of the modem whose tty is PATH now."""
+    _send(ctx, {"cmd": "where", "path": path})
+
+
+@main.command()
+@click.argument("location")
+@click.pass_context
+def locate(ctx: click.Context, location: str) -> None:
+    """The tty paths of the modem at USB LOCATION now (none while it is off the bus)."""
+    _send(ctx, {"cmd": "locate", "location": location})
+
+
+@main.command("usb-reset")
+@click.argument("location")
+@click.pass_context
+def usb_reset(ctx: click.Context, location: str) -> None:
+    """Reset the USB device at LOCATION (as USBDEVFS_RESET): it leaves the bus and enumerates again."""
+    _send(ctx, {"cmd": "usb-reset", "location": location})
+
+
+@main.command("power-cycle")
+@click.argument("location")
+@click.pass_context
+def power_cycle(ctx: click.Context, location: str) -> None:
+    """Switch the hub port of LOCATION off and on: the modem restarts from cold."""
+    _send(ctx, {"cmd": "power-cycle", "location": location})
 
 
 @main.command()

@@ -144,7 +144,8 @@ class ControlServer:
         handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "sms": self._sms, "pdu": self._pdu, "call": self._call, "calls": self._calls,
             "slot": self._slot, "fault": self._fault, "state": self._state, "store": self._store,
-            "report": self._report, "ussd": self._ussd,
+            "report": self._report, "ussd": self._ussd, "where": self._where, "locate": self._locate,
+            "usb-reset": self._usb_reset, "power-cycle": self._power_cycle,
         }
         handler = handlers.get(str(cmd))
         if handler is None:
@@ -210,6 +211,30 @@ class ControlServer:
 
     def _state(self, req: dict[str, Any]) -> Any:
         return self._modem(req).state()
+
+    # The physical side, addressed as a host addresses it: a tty by its path, a device by its USB location.
+
+    def _located(self, req: dict[str, Any]) -> VirtualModem:
+        location = req.get("location")
+        if not isinstance(location, str):
+            raise ControlError("the request needs a \"location\" (a USB location such as 1-1.3)")
+        return self.bank.at(location)
+
+    def _where(self, req: dict[str, Any]) -> Any:
+        modem = self.bank.where(str(req["path"]))
+        return {"location": modem.location, "port": modem.name}
+
+    def _locate(self, req: dict[str, Any]) -> Any:
+        modem = self._located(req)
+        return {"paths": [modem.path] if Path(modem.path).exists() else [], "port": modem.name}
+
+    def _usb_reset(self, req: dict[str, Any]) -> Any:
+        self._located(req).usb_reset()
+        return None
+
+    def _power_cycle(self, req: dict[str, Any]) -> Any:
+        self._located(req).power_cycle()
+        return None
 
 
 def request(directory: str | Path, payload: dict[str, Any], timeout_s: float = CLIENT_TIMEOUT_S) -> Any:

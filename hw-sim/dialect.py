@@ -12,6 +12,8 @@ class Timing:
     ring_interval_s: float = 2.0
     sim_swap_s: float = 0.5
     reboot_s: float = 1.0
+    # from a USB reset or power cycle to the device being back on the bus (a new tty)
+    reenumerate_s: float = 0.5
     boot_line_gap_s: float = 0.05
     cnma_timeout_s: float = 10.0
     # gap between the RING write and the +CLIP write when a profile splits them across reads
@@ -79,3 +81,5 @@ class Dialect:
     operator: str = "MTS RUS"
     # AT+CUSD takes and gives GSM 7-bit strings as packed septets in hex, as Huawei firmware does
     ussd_packed: bool = False
+    # commands that restart the modem; the only ones a modem wedged until reset still answers
+    reset_commands: tuple[str, ...] = ("AT+CFUN=1,1",)

@@ -8,7 +8,11 @@ from hwsim.commands import AtError, CmeError, CmsError
 from hwsim.ussd import USSD_FAULTS
 
 FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "send-error",
-               "storage-full", "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "ussd", "clear")
+               "storage-full", "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "ussd",
+               "wedge-until-reset", "wedge-until-usb-reset", "wedge-until-power-cycle", "renumber-on-reset", "clear")
+# What ends a wedge, weakest first: the family's reset command, a USB reset of the device, a power cycle of its hub
+# port. A stronger action ends a weaker wedge too.
+WEDGE_LEVELS = ("reset", "usb-reset", "power-cycle")
 # where the clip-repeat fault puts the repeated ring: before the hang-up's final result code, or after it
 CLIP_REPEAT_WHERE = ("before", "after")
 GARBAGE_RESPONSES = 3
@@ -56,6 +60,20 @@ class Faults:
     late_no_carrier: bool = False
     # how USSD requests fail until cleared: no-answer, cancel (+CUSD: 2), error (+CME ERROR), unsupported (+CUSD: 4)
     ussd: str | None = None
+    # wedged: silent to everything until the action named (one of WEDGE_LEVELS); None when not wedged
+    wedge: str | None = None
+    # the modem comes back under another device name after each USB reset or power cycle
+    renumber: bool = False
+
+    @property
+    def stuck(self) -> bool:
+        """Whether the firmware answers nothing and reports nothing (hung or wedged)."""
+        return self.hang or self.wedge is not None
+
+    def unwedge(self, action: str) -> None:
+        """`action` (one of WEDGE_LEVELS) happened: a wedge it is strong enough for ends."""
+        if self.wedge is not None and WEDGE_LEVELS.index(action) >= WEDGE_LEVELS.index(self.wedge):
+            self.wedge = None
 
     def take_sms_error(self) -> AtError | None:
         """The error the next SMS command fails with (once), if a cms-error or cme-error fault is set."""
@@ -86,5 +104,6 @@ class Faults:
                                                                  "count": self.send_errors_left},
             "storage-full": self.storage_full, "no-network": self.no_network or None,
             "clip-repeat": self.clip_repeat, "late-no-carrier": self.late_no_carrier or None, "ussd": self.ussd,
+            "wedge": self.wedge, "renumber-on-reset": self.renumber or None,
         }
         return {kind: value for kind, value in out.items() if value is not None}

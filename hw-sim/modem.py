@@ -58,11 +58,16 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
     """
 
     def __init__(self, name: str, link: Path, loop: EventLoop, imei: str, sims: list[SimIdentity], *,
-                 seed: int = 0, baud: int | None = None, timing: Timing | None = None) -> None:
+                 seed: int = 0, baud: int | None = None, timing: Timing | None = None,
+                 location: str = "1-1.1") -> None:
         if not sims:
             raise ValueError(f"{name}: a modem needs at least one SIM slot")
         self.name = name
         self.path = str(link)
+        # where the modem sits on the USB bus (sysfs device name, bus-hub.port): it stays when the tty name changes
+        self.location = location
+        self._first_link = link
+        self._renumbered = 0
         self.profile = self.DIALECT.name
         self.imei = imei
         self.timing = timing or Timing()
@@ -265,6 +270,15 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
         check_fault(kind, args)
         self._loop.run_sync(lambda: self._apply_fault(kind, args))
 
+    def usb_reset(self) -> None:
+        """What USBDEVFS_RESET does to the device: it drops off the bus and enumerates again (a new tty, under
+        another name with renumber-on-reset); a wedge that a USB reset ends, ends."""
+        self._loop.run_sync(lambda: self._reenumerate("usb-reset"))
+
+    def power_cycle(self) -> None:
+        """Power off and on at the hub port: as a USB reset, and the firmware starts afresh (every wedge ends)."""
+        self._loop.run_sync(lambda: self._reenumerate("power-cycle"))
+
     def report(self, outcome: str, *, to: str | None = None) -> None:
         """How the network's status reports on later sends end: "delivered" (TP-ST 0x00), "failed" (0x41,
         incompatible destination) or "pending" (0x20, congestion, and no final report); for every recipient, or
@@ -302,7 +316,8 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
 
     def _info(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "profile": self.profile, "imei": self.imei,
-                "slots": [s.identity.to_json() for s in self._sims], "active_slot": self._active + 1}
+                "location": self.location, "slots": [s.identity.to_json() for s in self._sims],
+                "active_slot": self._active + 1}
 
     def _state(self) -> dict[str, Any]:
         sim = self._sims[self._active]
@@ -314,7 +329,7 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
         s = self._settings
         return {
             "name": self.name, "profile": self.profile, "path": self.path, "imei": self.imei,
-            "plugged": self._port.is_open, "powered": self._powered,
+            "location": self.location, "plugged": self._port.is_open, "powered": self._powered,
             "active_slot": self._active + 1, "iccid": sim.identity.iccid, "imsi": sim.identity.imsi,
             "msisdn": sim.identity.msisdn, "sim_present": self._sim_present,
             "registration": self._reg, "signal": self._signal,
@@ -378,6 +393,23 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             self._power_on(banner=True)
         self._later(self.timing.reboot_s, up)
 
+    def _reenumerate(self, action: str) -> None:
+        """The device leaves the bus now and is back after timing.reenumerate_s, booting (loop thread)."""
+        if self._faults.unplugged:
+            return  # nothing on that hub port to reset
+        self._faults.unwedge(action)
+        self._power_off()
+        self._port.close(remove_link=True)
+        self._changed()
+
+        def back() -> None:
+            if self._faults.renumber:
+                self._renumbered += 1
+                self._port.link = self._first_link.with_name(f"{self._first_link.name}-r{self._renumbered}")
+                self.path = str(self._port.link)
+            self.plug(banner=True)
+        self._later(self.timing.reenumerate_s, back)
+
     # ---- faults (loop thread) ------------------------------------------------------------------------------
 
     def _apply_fault(self, kind: str, args: tuple[str, ...]) -> None:
@@ -419,6 +451,10 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             self._faults.late_no_carrier = True
         elif kind == "ussd":
             self._faults.ussd = args[0]
+        elif kind.startswith("wedge-until-"):
+            self._faults.wedge = kind.removeprefix("wedge-until-")
+        elif kind == "renumber-on-reset":
+            self._faults.renumber = True
         elif kind == "clear":
             self._late_call_end = ()
             searching = self._faults.no_network

@@ -63,7 +63,7 @@ class NetworkRoom(ModemCore):
 
     def _can_receive(self, sim: Sim) -> bool:
         return (self._powered and not self._booting and sim is self._sims[self._active] and self._sim_present
-                and self.registered and not self._faults.hang)
+                and self.registered and not self._faults.stuck)
 
     def _drain_network(self, sim: Sim) -> None:
         """Hand the SIM what the network holds for it, as far as storage and acknowledgements allow."""

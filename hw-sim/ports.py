@@ -15,3 +15,11 @@ class PortDirectory(Protocol):
     def port(self, name: str) -> VirtualModem:
         """The modem on port `name`; KeyError naming the known ports otherwise."""
         ...
+
+    def at(self, location: str) -> VirtualModem:
+        """The modem at USB `location`; KeyError otherwise."""
+        ...
+
+    def where(self, path: str) -> VirtualModem:
+        """The modem whose tty `path` is now; KeyError otherwise."""
+        ...

@@ -41,7 +41,7 @@ class WireRoom(ModemCore):
                              "data": data.decode("utf-8", "backslashreplace")})
 
     def _write_raw(self, data: bytes) -> None:
-        if not self._port.is_open or self._faults.hang:
+        if not self._port.is_open or self._faults.stuck:
             return
         self._log("tx", data)
         self._port.write(data)
@@ -123,6 +123,9 @@ class WireRoom(ModemCore):
             self._log("rx", data)
             self._changed()
             return
+        if self._faults.wedge is not None:
+            self._wedged_bytes(data)
+            return
         if self._settings.echo:
             self._write_raw(data)
         for b in data:
@@ -138,6 +141,22 @@ class WireRoom(ModemCore):
                 if self._line:
                     del self._line[-1]
             elif len(self._line) < MAX_LINE_BYTES:
+                self._line.append(b)
+        self._changed()
+
+    def _wedged_bytes(self, data: bytes) -> None:
+        """A wedged modem reads lines but answers none, except the family's reset command when that is what the
+        wedge waits for: it answers OK and restarts."""
+        self._log("rx", data)
+        for b in data:
+            if b == CR:
+                line = self._line.decode("latin-1").strip().upper()
+                self._line.clear()
+                if self._faults.wedge == "reset" and line in self.DIALECT.reset_commands:
+                    self._faults.unwedge("reset")
+                    self._respond([], "OK")
+                    self._later(0.0, self._reboot)
+            elif b != LF and len(self._line) < MAX_LINE_BYTES:
                 self._line.append(b)
         self._changed()
 

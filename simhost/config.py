@@ -14,6 +14,7 @@ from typing import Any, Final, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 from simhost.inputs import is_utf8, shown
+from simhost_drivers.physical import parse_power_cycle_rules
 
 DEFAULT_DB_URL = "sqlite:///simhost.db"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
@@ -30,6 +31,7 @@ DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 DEFAULT_ROUTER_GROUP = "routers"
 DEFAULT_API_RATE_PER_S = 20
 DEFAULT_API_BURST = 40
+DEFAULT_POWER_CYCLE = "off"
 DEFAULT_CONFIG_PATH = "/etc/simhost/simhost.toml"  # read only when it exists and no other file is named
 CONFIG_ENV = "SIMHOST_CONFIG"
 CONFIG_FILE_MAX = 1 << 20  # bytes
@@ -204,7 +206,15 @@ def _processes(value: object) -> Processes:
     return value
 
 
+def _power_cycle(value: object) -> str:
+    text = _text(value)
+    parse_power_cycle_rules(text)
+    return text
+
+
 TEXT = Kind("a string", "must not be empty (leave the key out for the default)", str, _text)
+POWER_CYCLE = Kind("a string", "give off, sysfs, command:TEMPLATE, or PORTS=MODE rules separated by ;", str,
+                   _power_cycle)
 SECONDS = Kind("a number of seconds", f"give 0 to {SECONDS_MAX} seconds", float, _seconds)
 FLAG = Kind("true or false", "give 1 (yes) or 0 (no)", _yes_no, _bool)
 PROCESSES = Kind('an integer or "auto"', "give a number of processes (1 or more) or 'auto'", parse_processes,
@@ -269,6 +279,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_burst", "SIMHOST_API_BURST", "web.api_burst", _count(1, 100_000)),
     Setting("api_docs", "SIMHOST_API_DOCS", "web.api_docs", FLAG),
     Setting("metrics_listen", "SIMHOST_METRICS_LISTEN", "metrics.listen", TEXT),
+    Setting("usb_reset", "SIMHOST_USB_RESET", "recovery.usb_reset", FLAG),
+    Setting("power_cycle", "SIMHOST_POWER_CYCLE", "recovery.power_cycle", POWER_CYCLE),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 SECTIONS = {section: [k.partition(".")[2] for k in BY_KEY if k.startswith(f"{section}.")]
@@ -320,6 +332,10 @@ class Settings:
     api_docs: bool = False  # the interactive docs page at /api/v1/docs (it loads its scripts from a CDN)
     # balance checks by USSD, from the config file's [[ussd]] tables only (none: no checks)
     ussd: tuple[UssdCheck, ...] = ()
+    # the recovery ladder's physical steps for a modem that stopped answering: a USB reset (USBDEVFS_RESET), and a
+    # power cycle of its hub port (see simhost_drivers.physical.parse_power_cycle_rules), off unless configured
+    usb_reset: bool = True
+    power_cycle: str = DEFAULT_POWER_CYCLE
 
     @classmethod
     def load(cls, config_path: str | None = None, *, flags: Mapping[str, str | None] | None = None,

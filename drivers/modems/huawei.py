@@ -37,4 +37,8 @@ class HuaweiDriver(GenericDriver):
         # USSD strings as packed 7-bit hex both ways (hsmr.cc/Projekte/HuaweiE173; a plain request yields "wrong
         # service number": github.com/wdoekes/asterisk-chan-dongle/issues/38)
         ussd_packed=True,
+        # AT^RESET restarts the whole module (an electric reset: "the Huawei AT Command Interface Specification",
+        # used by github.com/iotconnectivity/python-gsmmodem-manager/pull/2 for Huawei modules); E1xx dongles
+        # without it answer COMMAND NOT SUPPORT, and the 27.007 restart follows.
+        recovery_reset_commands=("AT^RESET", "AT+CFUN=1,1"),
     )

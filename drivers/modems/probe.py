@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simhost_drivers.at.channel import AtChannel
-from simhost_drivers.at.errors import AtError, CommandError, CommandTimeoutError
+from simhost_drivers.at.errors import AtError, CommandError, CommandTimeoutError, ConnectionLostError
 from simhost_drivers.at.transport import DEFAULT_BAUDRATE
 from simhost_drivers.modems.generic import make_and_model, sync_channel
-from simhost_drivers.modems.registry import choose_driver
+from simhost_drivers.modems.registry import choose_driver, driver_class
 
 PROBE_TIMEOUT_S = 1.0
+RESET_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,28 @@ def probe_port(url: str, *, baudrate: int = DEFAULT_BAUDRATE, timeout_s: float =
         return PortProbe(answers=True, error=str(exc))
     finally:
         channel.close()
+
+
+def reset_port(url: str, driver: str | None = None, *, baudrate: int = DEFAULT_BAUDRATE,
+               timeout_s: float = RESET_TIMEOUT_S) -> str | None:
+    """Send the family's recovery reset commands (Quirks.recovery_reset_commands, else its reset_command) to the
+    modem on `url`, one after the other until one is accepted; that one, or None when none was.
+
+    Nothing is asked first: a modem that stopped answering may still take its reset command. One that stays silent
+    may be restarting as well; the next command is sent all the same. The port is opened locked, as a gateway
+    opens it (PortBusyError, PortOpenError).
+    """
+    quirks = driver_class(driver or "generic").DEFAULT_QUIRKS
+    for command in quirks.recovery_reset_commands or (quirks.reset_command,):
+        # a channel each: after a timeout a channel resynchronises before it sends anything else, and a silent
+        # modem would never let the next command out
+        with AtChannel.open(url, baudrate=baudrate, finals=quirks.extra_finals,
+                            resync_timeout_s=timeout_s / 2) as channel:
+            try:
+                channel.command(command, timeout_s=timeout_s)
+            except (CommandError, CommandTimeoutError):
+                continue
+            except ConnectionLostError:
+                pass  # a USB modem that restarts drops its tty: taken
+            return command
+    return None

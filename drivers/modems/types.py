@@ -111,6 +111,8 @@ class Quirks:
     hangup_command: str = "ATH"
     # 27.007 full functionality with a restart: the modem answers, then reboots.
     reset_command: str = "AT+CFUN=1,1"
+    # What a recovery sends to a modem that stopped answering, in turn until one is accepted; () is reset_command.
+    recovery_reset_commands: tuple[str, ...] = ()
     iccid_queries: tuple[IccidQuery, ...] = (IccidQuery("AT+CCID", "+CCID:"),)
     # Unsolicited lines that carry nothing we need (signal, mode and data-flow reports).
     noise_prefixes: tuple[str, ...] = ()

@@ -8,7 +8,7 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from simhost.payloads import PayloadError, parse_object
 from simhost.sending.queue import SendQueue
 from simhost.statuses import CONNECTION_LOST, STOPPED, gateway_offline, port_offline
 from simhost.topics import Topics
+from simhost_drivers.physical import LinuxPhysical, PhysicalControl, parse_power_cycle_rules, power_cycle_for
 
 log = logging.getLogger("simhost.gateway")
 
@@ -58,6 +59,18 @@ def raise_open_files_limit(ports: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
         if new < want:
             log.warning("open files limited to %d (hard limit); %d ports may need %d", new, ports, want)
+
+
+PhysicalFactory = Callable[[PortConfig], PhysicalControl | None]
+
+
+def linux_physical(settings: Settings) -> PhysicalFactory:
+    """The physical control of each port as `settings` configure it (recovery.usb_reset, recovery.power_cycle)."""
+    rules = parse_power_cycle_rules(settings.power_cycle)
+
+    def physical(port: PortConfig) -> PhysicalControl:
+        return LinuxPhysical(power_cycle_for(rules, port.name), usb_reset=settings.usb_reset)
+    return physical
 
 
 def load_ports(sessions: sessionmaker[Session]) -> list[PortConfig]:
@@ -299,6 +312,7 @@ class Gateway:
         worker_options: dict[str, Any] | None = None,
         scope: PortScope | None = None,
         metrics: Metrics | None = None,
+        physical: PhysicalFactory | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
@@ -317,9 +331,10 @@ class Gateway:
         self.sends = SendQueue(engine, self.topics, settings.region, on_outcome=self.relay.notify_new)
         options = {"send_gap_s": settings.send_gap_s, "send_daily_limit": settings.send_daily_limit,
                    "ussd_checks": settings.ussd, **(worker_options or {})}
+        physical_of = physical or linux_physical(settings)
         self.workers = [
             PortWorker(p, self.spool, open_driver, on_status=self._publish_status, sends=self.sends,
-                       metrics=self.metrics, **options)
+                       metrics=self.metrics, physical=physical_of(p), **options)
             for p in ports
         ]
         self.ussd_requests = UssdRequests(self.status_client, self.topics, {w.config.name: w for w in self.workers},

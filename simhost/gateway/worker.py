@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from simhost.backoff import Backoff
 from simhost.config import UssdCheck
 from simhost.gateway.calls import CallCorrelator, CallDecision
+from simhost.gateway.recovery import LadderTimings, RecoveryLadder, RecoveryStatus
 from simhost.gateway.spool import PortIdentity, Spool, StoreResult
 from simhost.gateway.ussd import UssdDesk
 from simhost.metrics import Metrics
@@ -26,6 +27,7 @@ from simhost_drivers.modems.events import ModemEvent
 from simhost_drivers.modems.types import ModemDriver, ModemInfo
 from simhost_drivers.pdu.encoder import encode_submit
 from simhost_drivers.pdu.errors import PduError
+from simhost_drivers.physical import PhysicalControl
 
 log = logging.getLogger("simhost.worker")
 
@@ -90,6 +92,8 @@ class PortStatus:
     calls: int = 0
     sent: int = 0
     since: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    device: str | None = None  # the tty the port is on (another than its URL's after a renumbering)
+    recovery: RecoveryStatus = field(default_factory=RecoveryStatus)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,7 +106,7 @@ class PortStatus:
             "storages": {name: {"used": used, "total": total} for name, (used, total) in self.storages.items()},
             "last_error": self.last_error, "restarts": self.restarts, "received": self.received,
             "calls": self.calls, "sent": self.sent, "since": self.since, "balance": self.balance,
-            "balance_error": self.balance_error,
+            "balance_error": self.balance_error, "device": self.device, "recovery": self.recovery.to_json(),
         }
 
 
@@ -165,6 +169,8 @@ class PortWorker(threading.Thread):
         send_daily_limit: int = 0,
         metrics: Metrics | None = None,
         ussd_checks: Sequence[UssdCheck] = (),
+        physical: PhysicalControl | None = None,
+        recovery_timings: LadderTimings | None = None,
     ) -> None:
         super().__init__(name=f"simhost-port-{config.name}", daemon=True)
         self.config = config
@@ -190,6 +196,9 @@ class PortWorker(threading.Thread):
         self.status = PortStatus(port=config.name, msisdn=config.msisdn)
         self.events: queue.Queue[Event] = queue.Queue()
         self.stopping = threading.Event()
+        self.recovery = RecoveryLadder(config.name, config.url, physical, recovery_timings or LadderTimings(),
+                                       stopping=self.stopping)
+        self.status.recovery = self.recovery.status
         self.ready = threading.Event()
         self.calls = CallCorrelator()
         self.log = logging.getLogger(f"simhost.worker.{config.name}")
@@ -227,6 +236,9 @@ class PortWorker(threading.Thread):
                 self.log.warning("port %s: %s; restarting (attempt %d)", self.config.name,
                                  self.status.last_error, backoff.failures,
                                  exc_info=not isinstance(exc, AtError | ConnectionError | OSError))
+                line, self._driver = self._driver, None
+                plan = self.recovery.failed(line)
+                delay = delay if plan.delay_s is None else plan.delay_s
             finally:
                 self.ready.clear()
                 self._ready_at = None
@@ -234,7 +246,7 @@ class PortWorker(threading.Thread):
                 self._close_driver()
             if self.stopping.is_set():
                 break
-            dead = backoff.failures >= self.dead_after_failures
+            dead = backoff.failures >= self.dead_after_failures or self.recovery.gave_up
             self._set_state(PortState.DEAD if dead else PortState.DEGRADED)
             self.stopping.wait(delay)
         self._set_state(PortState.STOPPED)
@@ -288,7 +300,10 @@ class PortWorker(threading.Thread):
     def _session(self) -> None:
         self._set_state(PortState.PROBING)
         self._drain_events()
-        driver = self.open_driver(self.config)
+        device = self.recovery.device()
+        self.status.device = device
+        # a modem found again under another name is opened there; the port's registered URL stays as it is
+        driver = self.open_driver(self.config if device == self.config.url else replace(self.config, url=device))
         self._driver = driver
         driver.on_event = self.events.put
         self._set_state(PortState.INITIALIZING)
@@ -304,6 +319,7 @@ class PortWorker(threading.Thread):
                 self.log.warning("port %s: %d send(s) were on the air when the last session ended: unknown",
                                  self.config.name, unknown)
             self._send_wanted = True
+        self.recovery.ready(self.status.imei, driver.name)
         self._set_state(PortState.READY)
         self._ready_at = time.monotonic()
         self.ready.set()
@@ -541,6 +557,7 @@ class PortWorker(threading.Thread):
         since = now - (self._unregistered_since or now)
         command = self.driver.quirks.reset_command
         self._last_reset = now
+        self.recovery.restarting()
         self.status.last_error = f"not registered for {since:.0f} s: restarted the modem with {command}"
         self.log.warning("port %s: %s", self.config.name, self.status.last_error)
         self.driver.reset()
