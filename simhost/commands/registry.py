@@ -31,8 +31,7 @@ from simhost.inputs import (
     bounded,
     shown,
 )
-from simhost.models import InboundPart, Port
-from simhost.registry import customers, forwarding, validate
+from simhost.registry import customers, forwarding, slots, validate
 from simhost.registry.forwarding import LONG_MODES
 from simhost.registry.lookup import company_slot as _company_slot
 from simhost.registry.lookup import find_slot as _find_slot
@@ -44,11 +43,9 @@ from simhost.registry.models import (
     WhitelistEntry,
     bump_version,
 )
-from simhost.registry.snapshot import find_customer
 from simhost.registry.validate import ValidationError
-from simhost.router.directory import DEDICATED_KINDS, NUMBER_KINDS
+from simhost.router.directory import NUMBER_KINDS
 from simhost.security import apikeys
-from simhost.security.mqttauth import hash_password, new_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,40 +96,7 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _customer(s: Session, login: str) -> Customer:
-    row = find_customer(s, login)
-    if row is None:
-        raise ValidationError(f"no customer with login {shown(login)} (see `simhost owner list`)")
-    return row
-
-
-def _slot_conflict(s: Session, bank: int, slot: int, iccid: str, msisdn: str) -> str | None:
-    """A sentence naming the registered slot that a new one would clash with, or None."""
-    row = s.scalar(select(SimSlot).where(SimSlot.iccid == iccid))
-    if row is not None:
-        return f"ICCID {iccid} is already registered to bank {row.bank} slot {row.slot} ({row.msisdn})"
-    row = s.scalar(select(SimSlot).where(SimSlot.msisdn == msisdn))
-    if row is not None:
-        return f"MSISDN {msisdn} is already registered to bank {row.bank} slot {row.slot} (ICCID {row.iccid})"
-    row = s.scalar(select(SimSlot).where(SimSlot.bank == bank, SimSlot.slot == slot))
-    if row is not None:
-        return f"bank {bank} slot {slot} already holds ICCID {row.iccid} ({row.msisdn})"
-    return None
-
-
-def _dedicated_owner(s: Session, kind: str, login: str) -> Customer:
-    """The customer `login` if it may own a number of `kind` (dedicated kinds need a verified customer)."""
-    if kind not in DEDICATED_KINDS:
-        raise ValidationError(
-            f"a {kind} number has no owner (its messages are assigned one by one); "
-            "leave out --owner or choose a dedicated kind"
-        )
-    customer = _customer(s, login)
-    if not customer.verified:
-        raise ValidationError(
-            f"customer {customer.login!r} is not verified: only verified customers may own {kind} numbers "
-            f"(`simhost owner verify {customer.login}` once their documents are checked)"
-        )
-    return customer
+    return customers.find(s, login)
 
 
 def _slot_json(slot: SimSlot, owner: str | None, whitelist: list[WhitelistEntry] | None = None) -> dict[str, Any]:
@@ -287,14 +251,9 @@ def owner_password(obj: Context, login: str, web: bool, as_json: bool) -> None:
     The broker learns an MQTT password when `simhost mqtt acl` writes its password file again, or at once
     from this command with SIMHOST_MQTT_DYNSEC=1 (Mosquitto's dynamic-security plugin; see `simhost mqtt sync`).
     """
-    password = new_password()
     with obj.sessions().begin() as s:
         c = _customer(s, login)
-        if web:
-            c.web_password_hash = hash_password(password)
-        else:
-            c.mqtt_password_hash = hash_password(password)
-            bump_version(s)
+        password = customers.new_password(s, c, web=web)
     if not web:
         _warn(push_customer(obj, c.login, password))
     what = "web" if web else "mqtt"
@@ -440,39 +399,22 @@ def slot_add(obj: Context, bank: int, slot_no: int, iccid: str, msisdn: str, kin
              port_name: str | None, imsi: str | None) -> None:
     """Register the SIM in bank N slot K with its ICCID, number and kind."""
     region = obj.settings.region
-    icc = validate.iccid(iccid)
-    number = validate.msisdn(msisdn, region)
-    k = validate.kind(kind)
-    if imsi is not None and not (imsi.isdigit() and 6 <= len(imsi) <= 15):
-        raise ValidationError(f"IMSI {shown(imsi)} is not valid: an IMSI has 6 to 15 digits")
     sessions = obj.sessions()
-    live: str | None = None
 
     def clash(s: Session) -> str | None:
-        return _slot_conflict(s, bank, slot_no, icc, number)
+        return slots.conflict(s, bank, slot_no, validate.iccid(iccid), validate.msisdn(msisdn, region))
 
     with _conflicts_named(sessions, clash), sessions.begin() as s:
-        conflict = clash(s)
-        if conflict:
-            raise ValidationError(conflict)
-        customer = _dedicated_owner(s, k, owner_login) if owner_login is not None else None
-        if port_name is not None:
-            if s.get(Port, port_name) is None:
-                raise ValidationError(f"no port named {shown(port_name)} (see `simhost port list`)")
-            live = s.scalar(select(InboundPart.iccid).where(InboundPart.port == port_name)
-                            .order_by(InboundPart.received_at.desc()).limit(1))
-        s.add(SimSlot(bank=bank, slot=slot_no, iccid=icc, imsi=imsi, msisdn=number, kind=k,
-                      owner_id=customer.id if customer else None, enabled=True, port=port_name))
-        bump_version(s)
-    whose = f" of {customer.login}" if customer else ""
-    click.echo(f"bank {bank} slot {slot_no}: {number} ICCID {icc} {k}{whose}"
+        made = slots.add_slot(s, bank=bank, slot=slot_no, iccid=iccid, msisdn=msisdn, kind=kind, region=region,
+                              owner=owner_login, port=port_name, imsi=imsi)
+        row = made.row
+    whose = f" of {made.owner}" if made.owner else ""
+    click.echo(f"bank {bank} slot {slot_no}: {row.msisdn} ICCID {row.iccid} {row.kind}{whose}"
                + (f" on port {port_name}" if port_name else "") + " registered")
-    if k in DEDICATED_KINDS and customer is None:
-        click.echo(f"note: {number} has no owner yet, so its messages stay unrouted until "
-                   f"`simhost slot assign {number} --owner LOGIN`", err=True)
-    if live is not None and live.rstrip("fF") != icc:
-        click.echo(f"warning: the last SMS on port {port_name} came from the SIM with ICCID {live}, not {icc}: "
-                   "check which SIM is in the slot", err=True)
+    if made.note:
+        click.echo(f"note: {made.note}", err=True)
+    if made.warning:
+        click.echo(f"warning: {made.warning}", err=True)
 
 
 @slot.command("list")
@@ -531,10 +473,7 @@ def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
     def command(obj: Context, number: str) -> None:
         with obj.sessions().begin() as s:
             row = _find_slot(s, number, obj.settings.region)
-            changed = row.enabled != value
-            row.enabled = value
-            if changed:
-                bump_version(s)
+            changed = slots.set_enabled(s, row, value)
         state = "enabled" if value else "disabled"
         click.echo(f"{_label(row)} {state}" if changed else f"{_label(row)} was {state} already")
 
@@ -556,12 +495,7 @@ def slot_assign(obj: Context, number: str, owner_login: str) -> None:
     """Give the dedicated number NUMBER to customer LOGIN."""
     with obj.sessions().begin() as s:
         row = _find_slot(s, number, obj.settings.region)
-        if row.kind not in DEDICATED_KINDS:
-            raise ValidationError(f"{_label(row)} is a shared number: shared numbers have no owner")
-        customer = _dedicated_owner(s, row.kind, owner_login)
-        before = s.scalar(select(Customer.login).where(Customer.id == row.owner_id)) if row.owner_id else None
-        row.owner_id = customer.id
-        bump_version(s)
+        customer, before = slots.assign(s, row, owner_login)
     click.echo(f"{row.msisdn} ({row.kind}, bank {row.bank} slot {row.slot}) now belongs to {customer.login}"
                + (f" (was {before})" if before and before != customer.login else ""))
 
