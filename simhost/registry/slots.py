@@ -121,6 +121,8 @@ def change(s: Session, row: SimSlot, *, kind: str | None = None, owner: str | ob
     number ends without an owner, a dedicated one's owner is verified. Whether anything changed."""
     before = (row.kind, row.owner_id, row.port)
     new_kind = validate.kind(kind) if kind is not None else row.kind
+    if kind is None and owner not in (UNSET, None) and row.kind not in DEDICATED_KINDS:
+        raise InputError(f"{label(row)} is a shared number: shared numbers have no owner")
     if owner is UNSET:
         if new_kind != row.kind and row.owner_id is not None:
             if new_kind not in DEDICATED_KINDS:
