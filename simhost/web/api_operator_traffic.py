@@ -62,7 +62,7 @@ def list_sends(_who: Operator_, st: State, owner: Login = None, state: SendState
     with st.sessions() as s:
         rows, mrs, following = send_rows(s, query, since, state, cursor, limit)
         logins = dict(s.execute(select(Customer.id, Customer.login)
-                                .where(Customer.id.in_({r.owner_id for r in rows}))).tuples())
+                                .where(Customer.id.in_({r.owner_id for r in rows}))).all())
     return OwnedSendPage(items=[_owned(SendOut.of(r, mrs.get(r.id, [])), logins[r.owner_id]) for r in rows],
                          next_cursor=following)
 
