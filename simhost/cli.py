@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import re
 import signal
 import threading
@@ -25,17 +24,15 @@ from simhost.inputs import (
     PORT_NAME_MAX,
     PORT_URL_MAX,
     SHOWN_MAX,
-    InputError,
-    bounded,
     is_utf8,
     shown,
     utf8,
 )
 from simhost.logs import LOG_FORMATS, announce, setup_logging
 from simhost.models import Port
+from simhost.registry import ports as port_registry
 
 F = TypeVar("F", bound=Callable[..., Any])
-PORT_NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{PORT_NAME_MAX}}}$")
 LONG_WORD_RE = re.compile(rf"\S{{{SHOWN_MAX + 1},}}")
 
 
@@ -73,7 +70,8 @@ class LazyGroup(click.Group):
         "mqtt": "simhost.commands.mqtt:mqtt",
         "pdu": "simhost.commands.pdu:pdu",
         "udev": "simhost.commands.udev:udev",
-        **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot", "whitelist")},
+        **{name: f"simhost.commands.registry:{name}" for name in ("owner", "slot")},
+        "whitelist": "simhost.commands.whitelist:whitelist",
         **{name: f"simhost.commands.messages:{name}" for name in ("sent", "inbox")},
         "status": "simhost.commands.status:status",
         **{name: f"simhost.commands.sending:{name}" for name in ("send", "sends")},
@@ -185,13 +183,6 @@ def port() -> None:
     """Modem ports: a name and a pyserial URL (use a stable /dev/serial/by-path or udev name)."""
 
 
-def _port_name(value: str) -> str:
-    if not PORT_NAME_RE.match(bounded(value, PORT_NAME_MAX, "port name")):
-        raise InputError(f"port name {shown(value)} is not valid: use 1-{PORT_NAME_MAX} letters, digits, '_', '-' "
-                         "or '.' (it becomes an MQTT topic level)")
-    return value
-
-
 class DriverChoice(click.Choice[str]):
     """The modem drivers of the drivers' one registry, read only when a driver name is checked or listed (loading
     the drivers for every command would slow `simhost --help` down)."""
@@ -201,9 +192,7 @@ class DriverChoice(click.Choice[str]):
 
     @property
     def choices(self) -> tuple[str, ...]:
-        from simhost_drivers.modems.registry import BACKENDS
-
-        return tuple(sorted(BACKENDS))
+        return port_registry.drivers()
 
     @choices.setter
     def choices(self, _value: object) -> None:
@@ -221,18 +210,16 @@ class DriverChoice(click.Choice[str]):
 @click.pass_obj
 @friendly_errors
 def port_add(obj: Context, name: str, url: str, driver: str | None) -> None:
-    name = _port_name(name)
-    url = bounded(url, PORT_URL_MAX, "port URL")
     sessions = obj.sessions()
     try:
         with sessions.begin() as s:
-            s.add(Port(name=name, url=url, driver=driver, enabled=True))
+            row = port_registry.add_port(s, name, url, driver)
     except IntegrityError:
-        raise click.ClickException(f"port {shown(name)} is already registered (see `simhost port list`)") from None
-    click.echo(f"port {name} added: {url}" + (f" (driver {driver})" if driver else ""))
-    if "://" not in url and not os.path.exists(url):
-        click.echo(f"warning: {shown_url(url)} does not exist (yet); the gateway will keep trying to open it",
-                   err=True)
+        raise click.ClickException(port_registry.duplicate(name)) from None
+    click.echo(f"port {row.name} added: {row.url}" + (f" (driver {driver})" if driver else ""))
+    warning = port_registry.missing_device(row.url)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @port.command("scan")
@@ -257,10 +244,7 @@ def port_scan(obj: Context, paths: tuple[str, ...], baud: int, as_json: bool) ->
 def port_remove(obj: Context, name: str) -> None:
     """Unregister port NAME."""
     with obj.sessions().begin() as s:
-        row = s.get(Port, name)
-        if row is None:
-            raise click.ClickException(f"no port named {shown(name)} (see `simhost port list`)")
-        s.delete(row)
+        s.delete(port_registry.find_port(s, name))
     click.echo(f"port {name} removed")
 
 

@@ -32,6 +32,14 @@ class InputError(ValueError):
     """Input simhost cannot accept; the message is one sentence saying what and why."""
 
 
+class NotFoundError(InputError):
+    """Input naming a record that is not registered (the API answers 404 where it names the resource)."""
+
+
+class ConflictError(InputError):
+    """Input that would clash with a registered record, which the sentence names (the API answers 409)."""
+
+
 def shown(value: str, limit: int = SHOWN_MAX) -> str:
     """`value` quoted for an error message: cut to `limit` characters with an ellipsis, undecodable bytes
     as \\xNN escapes."""

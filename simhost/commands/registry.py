@@ -1,8 +1,7 @@
-"""`simhost owner|slot|whitelist`: field engineers register customers, SIM slots and approved sender names."""
+"""`simhost owner|slot`: field engineers register customers and SIM slots."""
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,38 +16,29 @@ from sqlalchemy.orm import Session
 from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
 from simhost.commands.mqtt import push_customer
 from simhost.inputs import (
-    APPROVER_MAX,
     CUSTOMER_NAME_MAX,
     EMAIL_MAX,
     EMAILS_MAX,
     HTTP_SECRET_MAX,
     HTTP_SECRET_MIN,
     HTTP_URL_MAX,
-    SENDER_NAME_MAX,
     SMPP_PASSWORD_MAX,
     SMPP_PASSWORD_MIN,
     SMPP_SYSTEM_ID_MAX,
-    bounded,
-    shown,
 )
-from simhost.models import InboundPart, Port
-from simhost.registry import customers, forwarding, validate
+from simhost.registry import customers, forwarding, slots, validate
 from simhost.registry.forwarding import LONG_MODES
-from simhost.registry.lookup import company_slot as _company_slot
 from simhost.registry.lookup import find_slot as _find_slot
 from simhost.registry.lookup import label as _label
-from simhost.registry.lookup import whitelist_entry as _entry
 from simhost.registry.models import (
     Customer,
     SimSlot,
     WhitelistEntry,
     bump_version,
 )
-from simhost.registry.snapshot import find_customer
 from simhost.registry.validate import ValidationError
-from simhost.router.directory import DEDICATED_KINDS, NUMBER_KINDS
+from simhost.router.directory import NUMBER_KINDS
 from simhost.security import apikeys
-from simhost.security.mqttauth import hash_password, new_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,40 +89,7 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _customer(s: Session, login: str) -> Customer:
-    row = find_customer(s, login)
-    if row is None:
-        raise ValidationError(f"no customer with login {shown(login)} (see `simhost owner list`)")
-    return row
-
-
-def _slot_conflict(s: Session, bank: int, slot: int, iccid: str, msisdn: str) -> str | None:
-    """A sentence naming the registered slot that a new one would clash with, or None."""
-    row = s.scalar(select(SimSlot).where(SimSlot.iccid == iccid))
-    if row is not None:
-        return f"ICCID {iccid} is already registered to bank {row.bank} slot {row.slot} ({row.msisdn})"
-    row = s.scalar(select(SimSlot).where(SimSlot.msisdn == msisdn))
-    if row is not None:
-        return f"MSISDN {msisdn} is already registered to bank {row.bank} slot {row.slot} (ICCID {row.iccid})"
-    row = s.scalar(select(SimSlot).where(SimSlot.bank == bank, SimSlot.slot == slot))
-    if row is not None:
-        return f"bank {bank} slot {slot} already holds ICCID {row.iccid} ({row.msisdn})"
-    return None
-
-
-def _dedicated_owner(s: Session, kind: str, login: str) -> Customer:
-    """The customer `login` if it may own a number of `kind` (dedicated kinds need a verified customer)."""
-    if kind not in DEDICATED_KINDS:
-        raise ValidationError(
-            f"a {kind} number has no owner (its messages are assigned one by one); "
-            "leave out --owner or choose a dedicated kind"
-        )
-    customer = _customer(s, login)
-    if not customer.verified:
-        raise ValidationError(
-            f"customer {customer.login!r} is not verified: only verified customers may own {kind} numbers "
-            f"(`simhost owner verify {customer.login}` once their documents are checked)"
-        )
-    return customer
+    return customers.find(s, login)
 
 
 def _slot_json(slot: SimSlot, owner: str | None, whitelist: list[WhitelistEntry] | None = None) -> dict[str, Any]:
@@ -287,14 +244,9 @@ def owner_password(obj: Context, login: str, web: bool, as_json: bool) -> None:
     The broker learns an MQTT password when `simhost mqtt acl` writes its password file again, or at once
     from this command with SIMHOST_MQTT_DYNSEC=1 (Mosquitto's dynamic-security plugin; see `simhost mqtt sync`).
     """
-    password = new_password()
     with obj.sessions().begin() as s:
         c = _customer(s, login)
-        if web:
-            c.web_password_hash = hash_password(password)
-        else:
-            c.mqtt_password_hash = hash_password(password)
-            bump_version(s)
+        password = customers.new_password(s, c, web=web)
     if not web:
         _warn(push_customer(obj, c.login, password))
     what = "web" if web else "mqtt"
@@ -440,39 +392,22 @@ def slot_add(obj: Context, bank: int, slot_no: int, iccid: str, msisdn: str, kin
              port_name: str | None, imsi: str | None) -> None:
     """Register the SIM in bank N slot K with its ICCID, number and kind."""
     region = obj.settings.region
-    icc = validate.iccid(iccid)
-    number = validate.msisdn(msisdn, region)
-    k = validate.kind(kind)
-    if imsi is not None and not (imsi.isdigit() and 6 <= len(imsi) <= 15):
-        raise ValidationError(f"IMSI {shown(imsi)} is not valid: an IMSI has 6 to 15 digits")
     sessions = obj.sessions()
-    live: str | None = None
 
     def clash(s: Session) -> str | None:
-        return _slot_conflict(s, bank, slot_no, icc, number)
+        return slots.conflict(s, bank, slot_no, validate.iccid(iccid), validate.msisdn(msisdn, region))
 
     with _conflicts_named(sessions, clash), sessions.begin() as s:
-        conflict = clash(s)
-        if conflict:
-            raise ValidationError(conflict)
-        customer = _dedicated_owner(s, k, owner_login) if owner_login is not None else None
-        if port_name is not None:
-            if s.get(Port, port_name) is None:
-                raise ValidationError(f"no port named {shown(port_name)} (see `simhost port list`)")
-            live = s.scalar(select(InboundPart.iccid).where(InboundPart.port == port_name)
-                            .order_by(InboundPart.received_at.desc()).limit(1))
-        s.add(SimSlot(bank=bank, slot=slot_no, iccid=icc, imsi=imsi, msisdn=number, kind=k,
-                      owner_id=customer.id if customer else None, enabled=True, port=port_name))
-        bump_version(s)
-    whose = f" of {customer.login}" if customer else ""
-    click.echo(f"bank {bank} slot {slot_no}: {number} ICCID {icc} {k}{whose}"
+        made = slots.add_slot(s, bank=bank, slot=slot_no, iccid=iccid, msisdn=msisdn, kind=kind, region=region,
+                              owner=owner_login, port=port_name, imsi=imsi)
+        row = made.row
+    whose = f" of {made.owner}" if made.owner else ""
+    click.echo(f"bank {bank} slot {slot_no}: {row.msisdn} ICCID {row.iccid} {row.kind}{whose}"
                + (f" on port {port_name}" if port_name else "") + " registered")
-    if k in DEDICATED_KINDS and customer is None:
-        click.echo(f"note: {number} has no owner yet, so its messages stay unrouted until "
-                   f"`simhost slot assign {number} --owner LOGIN`", err=True)
-    if live is not None and live.rstrip("fF") != icc:
-        click.echo(f"warning: the last SMS on port {port_name} came from the SIM with ICCID {live}, not {icc}: "
-                   "check which SIM is in the slot", err=True)
+    if made.note:
+        click.echo(f"note: {made.note}", err=True)
+    if made.warning:
+        click.echo(f"warning: {made.warning}", err=True)
 
 
 @slot.command("list")
@@ -531,10 +466,7 @@ def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
     def command(obj: Context, number: str) -> None:
         with obj.sessions().begin() as s:
             row = _find_slot(s, number, obj.settings.region)
-            changed = row.enabled != value
-            row.enabled = value
-            if changed:
-                bump_version(s)
+            changed = slots.set_enabled(s, row, value)
         state = "enabled" if value else "disabled"
         click.echo(f"{_label(row)} {state}" if changed else f"{_label(row)} was {state} already")
 
@@ -556,98 +488,6 @@ def slot_assign(obj: Context, number: str, owner_login: str) -> None:
     """Give the dedicated number NUMBER to customer LOGIN."""
     with obj.sessions().begin() as s:
         row = _find_slot(s, number, obj.settings.region)
-        if row.kind not in DEDICATED_KINDS:
-            raise ValidationError(f"{_label(row)} is a shared number: shared numbers have no owner")
-        customer = _dedicated_owner(s, row.kind, owner_login)
-        before = s.scalar(select(Customer.login).where(Customer.id == row.owner_id)) if row.owner_id else None
-        row.owner_id = customer.id
-        bump_version(s)
+        customer, before = slots.assign(s, row, owner_login)
     click.echo(f"{row.msisdn} ({row.kind}, bank {row.bank} slot {row.slot}) now belongs to {customer.login}"
                + (f" (was {before})" if before and before != customer.login else ""))
-
-
-# ---- whitelist ---------------------------------------------------------------------------------------
-
-
-@click.group()
-def whitelist() -> None:
-    """Alphanumeric sender names approved, one by one, for hosted-company numbers."""
-
-
-def _default_approver() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
-
-
-@whitelist.command("add", help=f"Approve SENDER_NAME (e.g. Sberbank; case is ignored; at most {SENDER_NAME_MAX} "
-                               "characters, as in an SMS) on the hosted-company number NUMBER.")
-@click.argument("number", metavar="NUMBER")
-@click.argument("sender_name", metavar="SENDER_NAME")
-@click.option("--by", "approved_by", default=None, metavar="NAME",
-              help=f"Who approved it, at most {APPROVER_MAX} characters [default: your user name].")
-@click.pass_obj
-@registry_errors
-def whitelist_add(obj: Context, number: str, sender_name: str, approved_by: str | None) -> None:
-    name = validate.sender_name(sender_name)
-    by = approved_by if approved_by is not None else _default_approver()
-    if by is not None:
-        by = bounded(by, APPROVER_MAX, "approver")
-    sessions = obj.sessions()
-
-    def duplicate(s: Session) -> str | None:
-        row = _company_slot(s, number, obj.settings.region)
-        existing = _entry(s, row, name)
-        if existing is None:
-            return None
-        return (f"{existing.sender_name!r} is already on the whitelist of {row.msisdn} "
-                f"(approved by {existing.approved_by or 'unknown'} at {_iso(existing.approved_at)})")
-
-    with _conflicts_named(sessions, duplicate), sessions.begin() as s:
-        conflict = duplicate(s)
-        if conflict:
-            raise ValidationError(conflict)
-        row = _company_slot(s, number, obj.settings.region)
-        s.add(WhitelistEntry(slot_id=row.id, sender_name=name, sender_key=validate.sender_key(name),
-                             approved_by=by, approved_at=datetime.now(UTC)))
-        bump_version(s)
-    click.echo(f"{name} approved on {_label(row)}" + (f" by {by}" if by else ""))
-
-
-@whitelist.command("remove")
-@click.argument("number", metavar="NUMBER")
-@click.argument("sender_name", metavar="SENDER_NAME")
-@click.pass_obj
-@registry_errors
-def whitelist_remove(obj: Context, number: str, sender_name: str) -> None:
-    """Withdraw SENDER_NAME from the whitelist of NUMBER."""
-    with obj.sessions().begin() as s:
-        row = _company_slot(s, number, obj.settings.region)
-        existing = _entry(s, row, sender_name)
-        if existing is None:
-            raise ValidationError(f"{shown(sender_name.strip())} is not on the whitelist of {row.msisdn} "
-                                  f"(see `simhost whitelist list {row.msisdn}`)")
-        name = existing.sender_name
-        s.delete(existing)
-        bump_version(s)
-    click.echo(f"{name} removed from the whitelist of {_label(row)}")
-
-
-@whitelist.command("list")
-@click.argument("number", metavar="[NUMBER]", required=False)
-@json_option
-@click.pass_obj
-@registry_errors
-def whitelist_list(obj: Context, number: str | None, as_json: bool) -> None:
-    """List approved sender names, of NUMBER or of every number."""
-    with obj.sessions()() as s:
-        query = (select(WhitelistEntry, SimSlot.msisdn).join(SimSlot, WhitelistEntry.slot_id == SimSlot.id)
-                 .order_by(SimSlot.msisdn, WhitelistEntry.sender_key))
-        if number is not None:
-            query = query.where(SimSlot.id == _find_slot(s, number, obj.settings.region).id)
-        rows = [_whitelist_json(entry, msisdn) for entry, msisdn in s.execute(query)]
-    if not _list_or_note(rows, as_json, "no sender names approved" + (f" on {number}" if number else "")):
-        return
-    echo_table(("NUMBER", "SENDER NAME", "APPROVED BY", "APPROVED AT"),
-               [(r["number"], r["sender_name"], r["approved_by"] or "unknown", r["approved_at"]) for r in rows])

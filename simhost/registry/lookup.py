@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from simhost.inputs import NotFoundError
 from simhost.registry import validate
 from simhost.registry.models import SimSlot, WhitelistEntry
 from simhost.registry.validate import ValidationError
@@ -22,7 +23,7 @@ def find_slot(s: Session, number: str, region: str) -> SimSlot:
         row = s.scalar(select(SimSlot).where(SimSlot.msisdn == msisdn))
         what = f"number {msisdn}"
     if row is None:
-        raise ValidationError(f"no SIM slot has {what} (see `simhost slot list`)")
+        raise NotFoundError(f"no SIM slot has {what} (see `simhost slot list`)")
     return row
 
 

@@ -18,7 +18,7 @@ from simhost.registry.models import Customer, RoutedMessage, SimSlot, WhitelistE
 from simhost.sending.models import FAILED, Send, SendPart
 from simhost.sending.requests import CLIENT_ID_MAX, SendRequest, accept
 from simhost.web import paging
-from simhost.web.auth import Customer_, State
+from simhost.web.auth import AppState, Customer_, State
 from simhost.web.problems import ProblemError, not_found, responses
 from simhost.web.schemas import (
     DeliveryOut,
@@ -85,12 +85,16 @@ def list_messages(who: Customer_, st: State, since: Time = None, until: Time = N
     query = select(RoutedMessage).where(RoutedMessage.owner == who.name, RoutedMessage.status == "routed")
     query = message_filters(query, st.settings.region, since, until, number, sender, kind, q)
     with st.sessions() as s:
-        rows = list(s.scalars(paging.page(query, RoutedMessage.received_at, RoutedMessage.id, cursor, limit)))
-    return MessagePage(items=[Message.of(m) for m in rows[:limit]], next_cursor=_next(rows, limit))
+        rows, following = message_rows(s, query, cursor, limit)
+    return MessagePage(items=[Message.of(m) for m in rows], next_cursor=following)
 
 
-def _next(rows: list[RoutedMessage], limit: int) -> str | None:
-    return paging.encode(rows[limit - 1].received_at, rows[limit - 1].id) if len(rows) > limit else None
+def message_rows(s: Session, query: Select[RoutedMessage], cursor: str | None,
+                 limit: int) -> tuple[list[RoutedMessage], str | None]:
+    """A page of `query`'s messages, newest first, and the cursor of the next page (None on the last)."""
+    rows = list(s.scalars(paging.page(query, RoutedMessage.received_at, RoutedMessage.id, cursor, limit)))
+    following = paging.encode(rows[limit - 1].received_at, rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], following
 
 
 @router.get("/messages/{message_id}", response_model=MessageDetail, responses=responses(404))
@@ -116,7 +120,13 @@ def send_sms(body: SmsRequest, who: Customer_, st: State, response: Response,
              idempotency_key: Annotated[str | None, Header(min_length=1, max_length=CLIENT_ID_MAX)] = None) -> SendOut:
     """Queue an SMS. The same `Idempotency-Key` again is the same send (never a second SMS); a send refused
     (a number not the customer's, a text too long, ...) is answered 422 with the reason."""
-    request = SendRequest(who.name, body.from_, body.to, body.text, body.report, idempotency_key)
+    return queue_sms(st, who.name, body, idempotency_key, response)
+
+
+def queue_sms(st: AppState, owner: str, body: SmsRequest, idempotency_key: str | None, response: Response) -> SendOut:
+    """Accept `body` as customer `owner`'s send (source `api`): the queued send, the same one again for a repeated
+    `Idempotency-Key`; a 409 for a key used for another request, a 422 for a send refused."""
+    request = SendRequest(owner, body.from_, body.to, body.text, body.report, idempotency_key)
     with st.sessions.begin() as s:
         row, created = accept(s, request, region=st.settings.region, source="api", topics=st.topics,
                               max_parts=st.settings.send_max_parts)
@@ -132,22 +142,31 @@ def send_sms(body: SmsRequest, who: Customer_, st: State, response: Response,
     return out
 
 
-@router.get("/sends", response_model=SendPage)
-def list_sends(who: Customer_, st: State, since: Time = None,
-               state: Literal["queued", "sending", "sent", "delivered", "failed", "unknown"] | None = None,
-               cursor: Cursor = None, limit: Limit = paging.DEFAULT_LIMIT) -> SendPage:
-    """The customer's sends, newest first."""
-    query = select(Send).where(Send.owner_id == who.id)
+SendState = Literal["queued", "sending", "sent", "delivered", "failed", "unknown"]
+
+
+def send_rows(s: Session, query: Select[Send], since: str | None, state: str | None, cursor: str | None,
+              limit: int) -> tuple[list[Send], dict[str, list[int | None]], str | None]:
+    """A page of `query`'s sends (requested `since`, in `state`), newest first: the sends, their message
+    references, and the cursor of the next page (None on the last)."""
     start = _time(since)
     if start is not None:
         query = query.where(Send.created_at >= start)
     if state is not None:
         query = query.where(Send.state == state)
-    with st.sessions() as s:
-        rows = list(s.scalars(paging.page(query, Send.created_at, Send.id, cursor, limit)))
-        mrs = _mrs(s, [r.id for r in rows[:limit]])
+    rows = list(s.scalars(paging.page(query, Send.created_at, Send.id, cursor, limit)))
     following = paging.encode(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return SendPage(items=[SendOut.of(r, mrs.get(r.id, [])) for r in rows[:limit]], next_cursor=following)
+    return rows[:limit], _mrs(s, [r.id for r in rows[:limit]]), following
+
+
+@router.get("/sends", response_model=SendPage)
+def list_sends(who: Customer_, st: State, since: Time = None,
+               state: SendState | None = None,
+               cursor: Cursor = None, limit: Limit = paging.DEFAULT_LIMIT) -> SendPage:
+    """The customer's sends, newest first."""
+    with st.sessions() as s:
+        rows, mrs, following = send_rows(s, select(Send).where(Send.owner_id == who.id), since, state, cursor, limit)
+    return SendPage(items=[SendOut.of(r, mrs.get(r.id, [])) for r in rows], next_cursor=following)
 
 
 @router.get("/sends/{send_id}", response_model=SendOut, responses=responses(404))
@@ -168,17 +187,22 @@ def get_forwarding(who: Customer_, st: State) -> Forwarding:
     return Forwarding.of(c)
 
 
+def forwarding_change(body: ForwardingChange, region: str) -> forwarding.ForwardingChange:
+    """The change a `PUT .../forwarding` asks for, checked: a field left out stays, null or "" clears it."""
+    given = {k: ("" if v is None else v) for k, v in body.model_dump(exclude_unset=True).items()
+             if k != "rotate_http_secret"}
+    return forwarding.check(
+        region=region, email=given.get("email"), http_url=given.get("http_url"),
+        http_secret=given.get("http_secret") or None, rotate_http_secret=body.rotate_http_secret,
+        smpp_system_id=given.get("smpp_system_id"), smpp_password=given.get("smpp_password") or None,
+        smpp_long_mode=given.get("smpp_long_mode") or None, msisdn=given.get("msisdn"))
+
+
 @router.put("/forwarding", response_model=Forwarding)
 def put_forwarding(body: ForwardingChange, who: Customer_, st: State) -> Forwarding:
     """Change where the customer's messages go, checked as `simhost owner forward` checks it; a signing secret made
     (a new webhook, or `rotate_http_secret`) is in the answer, only this once."""
-    given = {k: ("" if v is None else v) for k, v in body.model_dump(exclude_unset=True).items()
-             if k != "rotate_http_secret"}
-    change = forwarding.check(
-        region=st.settings.region, email=given.get("email"), http_url=given.get("http_url"),
-        http_secret=given.get("http_secret") or None, rotate_http_secret=body.rotate_http_secret,
-        smpp_system_id=given.get("smpp_system_id"), smpp_password=given.get("smpp_password") or None,
-        smpp_long_mode=given.get("smpp_long_mode") or None, msisdn=given.get("msisdn"))
+    change = forwarding_change(body, st.settings.region)
     with st.sessions.begin() as s:
         c = s.get(Customer, who.id)
         assert c is not None

@@ -18,9 +18,9 @@ from simhost.registry.models import Customer, RoutedMessage, SimSlot, WhitelistE
 from simhost.registry.snapshot import find_customer
 from simhost.registry.validate import ValidationError
 from simhost.web import paging
-from simhost.web.api_customer import Cursor, DeliveryState, Limit, delivery_page
+from simhost.web.api_customer import Cursor, DeliveryState, Limit, delivery_page, message_rows
 from simhost.web.auth import Operator_, State
-from simhost.web.problems import ProblemError, not_found, responses
+from simhost.web.problems import ProblemError, not_found, referenced, responses
 from simhost.web.schemas import (
     Assign,
     CustomerChange,
@@ -143,7 +143,8 @@ def add_whitelist(body: NewWhitelistEntry, who: Operator_, st: State) -> Whiteli
     name = validate.sender_name(body.sender_name)
     try:
         with st.sessions.begin() as s:
-            slot = lookup.company_slot(s, body.number, st.settings.region)
+            with referenced():
+                slot = lookup.company_slot(s, body.number, st.settings.region)
             if lookup.whitelist_entry(s, slot, name) is not None:
                 raise ProblemError(409, "Conflict", f"{name!r} is already on the whitelist of {slot.msisdn}")
             entry = WhitelistEntry(slot_id=slot.id, sender_name=name, sender_key=validate.sender_key(name),
@@ -180,9 +181,8 @@ def list_unrouted(_who: Operator_, st: State, status: Literal["unrouted", "rejec
     if reason_code is not None:
         query = query.where(RoutedMessage.reason_code == reason_code)
     with st.sessions() as s:
-        rows = list(s.scalars(paging.page(query, RoutedMessage.received_at, RoutedMessage.id, cursor, limit)))
-    following = paging.encode(rows[limit - 1].received_at, rows[limit - 1].id) if len(rows) > limit else None
-    return DetailPage(items=[MessageDetail.of(m) for m in rows[:limit]], next_cursor=following)
+        rows, following = message_rows(s, query, cursor, limit)
+    return DetailPage(items=[MessageDetail.of(m) for m in rows], next_cursor=following)
 
 
 @router.post("/unrouted/{message_id}/assign", response_model=MessageDetail, responses=responses(404, 409))

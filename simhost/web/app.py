@@ -10,7 +10,17 @@ import simhost
 from simhost.config import Settings
 from simhost.status_feed import StatusFeed
 from simhost.topics import Topics
-from simhost.web import api_customer, api_keys, api_live, api_operator, auth, pages, problems
+from simhost.web import (
+    api_customer,
+    api_keys,
+    api_live,
+    api_operator,
+    api_operator_registry,
+    api_operator_traffic,
+    auth,
+    pages,
+    problems,
+)
 from simhost.web.live import MessageHub, PortBoard
 from simhost.web.ratelimit import DEFAULT_BODY_MAX, BodyLimit, RateLimiter
 
@@ -41,6 +51,8 @@ def create_app(settings: Settings, sessions: sessionmaker[Session], *, limiter: 
     api.include_router(api_customer.router)
     api.include_router(api_keys.router)
     api.include_router(api_operator.router)
+    api.include_router(api_operator_registry.router)
+    api.include_router(api_operator_traffic.router)
     app.include_router(api)
     pages.install(app)
     problems.install(app)

@@ -4,7 +4,8 @@ error the API gives, validation errors with the fields named."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, JsonValue
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from simhost.inputs import InputError
+from simhost.inputs import ConflictError, InputError, NotFoundError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:simhost:problem:"
@@ -61,6 +62,16 @@ def not_found(what: str) -> ProblemError:
     return ProblemError(404, "Not Found", f"no {what}")
 
 
+@contextmanager
+def referenced() -> Iterator[None]:
+    """Around the lookups of records a request's body names: one that is not there is a mistake in the request
+    (422), not a missing resource (404)."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise InputError(str(exc)) from None
+
+
 def unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="simhost"'})
 
@@ -82,6 +93,10 @@ def install(app: FastAPI) -> None:
         return problem(exc.status, exc.title, exc.detail, kind=exc.kind, headers=exc.headers, extra=exc.extra)
 
     async def on_input(_r: Request, exc: Exception) -> Response:
+        if isinstance(exc, NotFoundError):
+            return problem(404, "Not Found", str(exc), kind="not-found")
+        if isinstance(exc, ConflictError):
+            return problem(409, "Conflict", str(exc), kind="conflict")
         return problem(422, "Unprocessable Content", str(exc), kind="invalid-input")
 
     async def on_validation(_r: Request, exc: Exception) -> Response:

@@ -9,8 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from simhost.delivery.models import Delivery, DeliveryAttempt
+from simhost.models import Port
 from simhost.registry.models import Customer, RoutedMessage, SimSlot, WhitelistEntry
 from simhost.registry.validate import as_utc
+from simhost.router.directory import NUMBER_KINDS
 from simhost.security.models import ApiKey
 from simhost.sending.models import Send
 from simhost.status_feed import PortReport
@@ -295,3 +297,103 @@ class Retry(BaseModel):
 
 class Retried(BaseModel):
     revived: int
+
+
+# ---- the operators' registry and traffic endpoints -------------------------------------------------------------
+
+
+class NewPort(BaseModel):
+    """A modem port to register, checked as `simhost port add` checks it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=4096, examples=["port01"],
+                      description="Letters, digits, '_', '-' or '.'; it becomes an MQTT topic level.")
+    url: str = Field(min_length=1, max_length=4096, examples=["/dev/serial/by-path/pci-0000:00:14.0-usb-0:1:1.0"],
+                     description="A pyserial URL: a device path, socket://host:port, spy://...")
+    driver: str | None = Field(default=None, max_length=64,
+                               description="The modem driver; left out, it is chosen by probing AT+CGMI/AT+CGMM.")
+
+
+class RegisteredPort(BaseModel):
+    name: str
+    url: str
+    driver: str | None
+    enabled: bool
+    warning: str | None = Field(default=None, description="Said when the device path does not exist (yet).")
+
+    @classmethod
+    def of(cls, p: Port, warning: str | None = None) -> RegisteredPort:
+        return cls(name=p.name, url=p.url, driver=p.driver, enabled=p.enabled, warning=warning)
+
+
+class NewSlot(BaseModel):
+    """A SIM to register, checked as `simhost slot add` checks it."""
+
+    model_config = ConfigDict(extra="forbid")
+    bank: int
+    slot: int
+    iccid: str = Field(min_length=1, max_length=64, description="19 or 20 digits, Luhn-checked.")
+    msisdn: str = Field(min_length=1, max_length=64, description="Any form the default region reads.")
+    kind: str = Field(max_length=64, json_schema_extra={"enum": list(NUMBER_KINDS)})
+    owner: str | None = Field(default=None, max_length=64,
+                              description="A dedicated number's owner (a verified customer); shared ones have none.")
+    port: str | None = Field(default=None, max_length=4096, description="The registered port holding the SIM.")
+    imsi: str | None = Field(default=None, max_length=64)
+
+
+class RegisteredSlot(SlotOut):
+    note: str | None = Field(default=None, description="A dedicated number without an owner stays unrouted.")
+    warning: str | None = Field(default=None, description="The port's last SMS came from another SIM.")
+
+
+class SlotChange(BaseModel):
+    """Fields left out stay; `owner` or `port` null takes it away. Checked together: a shared number has no owner,
+    a dedicated one's owner is verified."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = Field(default=None, description="false: its messages are kept and published as rejected.")
+    owner: str | None = Field(default=None, max_length=64)
+    port: str | None = Field(default=None, max_length=4096)
+    kind: str | None = Field(default=None, max_length=64, json_schema_extra={"enum": list(NUMBER_KINDS)})
+
+
+class CustomerDetail(BaseModel):
+    """A customer as `simhost owner show` shows it: secrets only as set or not."""
+
+    login: str
+    name: str | None
+    verified: bool
+    enabled: bool
+    created_at: datetime
+    mqtt_password_set: bool
+    web_password_set: bool = Field(description="false: it signs in to the web with its MQTT password.")
+    forwarding: Forwarding
+    numbers: list[SlotOut]
+
+    @classmethod
+    def of(cls, c: Customer, slots: list[SimSlot]) -> CustomerDetail:
+        return cls(login=c.login, name=c.name, verified=c.verified, enabled=c.enabled,
+                   created_at=as_utc(c.created_at), mqtt_password_set=c.mqtt_password_hash is not None,
+                   web_password_set=c.web_password_hash is not None, forwarding=Forwarding.of(c),
+                   numbers=[SlotOut.of(x, c.login) for x in slots])
+
+
+class NewPassword(BaseModel):
+    login: str
+    password: str = Field(description="Shown only this once.")
+    note: str | None = None
+
+
+class OperatorSmsRequest(SmsRequest):
+    """An SMS sent on a customer's behalf (`simhost send --owner`): replies to it become the customer's."""
+
+    owner: str = Field(min_length=1, max_length=64)
+
+
+class OwnedSendOut(SendOut):
+    owner: str
+
+
+class OwnedSendPage(BaseModel):
+    items: list[OwnedSendOut]
+    next_cursor: str | None

@@ -24,7 +24,7 @@ def test_ports_slots_and_customers(tmp_path: Path) -> None:
         assert made.status == 201, made.body
         assert (made.data["login"], made.data["verified"]) == ("gamma", False)
         assert isinstance(made.data["mqtt_password"], str)
-        problem_of(api.call("POST", "/admin/customers", {"login": "gamma"}, key="ops"), 422)
+        problem_of(api.call("POST", "/admin/customers", {"login": "gamma"}, key="ops"), 409)
         problem_of(api.call("POST", "/admin/customers", {"login": "router"}, key="ops"), 422)
         off = api.call("PATCH", "/admin/customers/gamma", {"enabled": False}, key="ops")
         assert off.data["enabled"] is False
