@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from hwsim.commands import AtError, CmeError, CmsError
 
 FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "send-error",
-               "storage-full", "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "clear")
+               "storage-full", "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "denied",
+               "clear")
 # where the clip-repeat fault puts the repeated ring: before the hang-up's final result code, or after it
 CLIP_REPEAT_WHERE = ("before", "after")
 GARBAGE_RESPONSES = 3
@@ -24,6 +25,9 @@ def check_fault(kind: str, args: tuple[str, ...]) -> None:
         if not 1 <= len(args) <= 2 or not all(a.isdigit() for a in args) or (len(args) == 2 and int(args[1]) < 1):
             raise ValueError("send-error needs a numeric CODE and optionally how many sends fail (COUNT >= 1), "
                              "e.g. send-error 38 2")
+    elif kind == "denied":
+        if len(args) != 1 or not args[0].isdigit() or int(args[0]) < 1:
+            raise ValueError("denied needs the SLOT whose SIM the network refuses, e.g. denied 3")
     elif kind == "clip-repeat":
         if len(args) > 1 or (args and args[0] not in CLIP_REPEAT_WHERE):
             raise ValueError("clip-repeat takes at most one argument: before (the default) or after")
@@ -50,6 +54,8 @@ class Faults:
     no_network: bool = False
     clip_repeat: str | None = None
     late_no_carrier: bool = False
+    # slots whose SIM the network refuses to register (+CREG: 3) whenever it is the active one
+    denied_slots: frozenset[int] = frozenset()
 
     def take_sms_error(self) -> AtError | None:
         """The error the next SMS command fails with (once), if a cms-error or cme-error fault is set."""
@@ -80,5 +86,6 @@ class Faults:
                                                                  "count": self.send_errors_left},
             "storage-full": self.storage_full, "no-network": self.no_network or None,
             "clip-repeat": self.clip_repeat, "late-no-carrier": self.late_no_carrier or None,
+            "denied": sorted(self.denied_slots) or None,
         }
         return {kind: value for kind, value in out.items() if value is not None}

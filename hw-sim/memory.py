@@ -81,5 +81,6 @@ def union_memory(name: str, parts: list[Memory]) -> Memory:
 class Sim:
     identity: SimIdentity
     sm: Memory
-    # messages the network holds for this SIM until it can take them
+    # messages the network holds for this SIM until it can take them, and how many it dropped unclaimed
     network: deque[str] = field(default_factory=deque)
+    expired: int = 0
