@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
 from simhost.commands.mqtt import push_customer
+from simhost.gateway.rotation import overdue_slots
 from simhost.inputs import (
     APPROVER_MAX,
     CUSTOMER_NAME_MAX,
@@ -135,10 +136,12 @@ def _dedicated_owner(s: Session, kind: str, login: str) -> Customer:
     return customer
 
 
-def _slot_json(slot: SimSlot, owner: str | None, whitelist: list[WhitelistEntry] | None = None) -> dict[str, Any]:
+def _slot_json(slot: SimSlot, owner: str | None, whitelist: list[WhitelistEntry] | None = None, *,
+               overdue: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "bank": slot.bank, "slot": slot.slot, "iccid": slot.iccid, "imsi": slot.imsi, "msisdn": slot.msisdn,
         "kind": slot.kind, "owner": owner, "enabled": slot.enabled, "port": slot.port,
+        "pinned": slot.pinned, "last_online_at": _iso(slot.last_online_at), "overdue": overdue,
         "created_at": _iso(slot.created_at), "updated_at": _iso(slot.updated_at),
     }
     if whitelist is not None:
@@ -490,12 +493,21 @@ def slot_list(obj: Context, kind_filter: str | None, owner_login: str | None, as
             query = query.where(SimSlot.kind == validate.kind(kind_filter))
         if owner_login is not None:
             query = query.where(SimSlot.owner_id == _customer(s, owner_login).id)
-        rows = [_slot_json(slot_row, login) for slot_row, login in s.execute(query)]
+        found = list(s.execute(query))
+        late = overdue_slots(s, obj.settings, datetime.now(UTC))
+        rows = [_slot_json(slot_row, login, overdue=slot_row.id in late) for slot_row, login in found]
     if not _list_or_note(rows, as_json, "no SIM slots registered (add one with `simhost slot add`)"):
         return
-    echo_table(("BANK", "SLOT", "MSISDN", "ICCID", "KIND", "OWNER", "PORT", "STATE"),
+    echo_table(("BANK", "SLOT", "MSISDN", "ICCID", "KIND", "OWNER", "PORT", "STATE", "LAST ONLINE", "ROTATION"),
                [(r["bank"], r["slot"], r["msisdn"], r["iccid"], r["kind"], r["owner"], r["port"],
-                 "enabled" if r["enabled"] else "disabled") for r in rows], right=("BANK", "SLOT"))
+                 "enabled" if r["enabled"] else "disabled", _minute(r["last_online_at"]),
+                 ", ".join(word for word, on in (("pinned", r["pinned"]), ("overdue", r["overdue"])) if on) or None)
+                for r in rows], right=("BANK", "SLOT"))
+
+
+def _minute(iso: str | None) -> str | None:
+    """An ISO 8601 time to the minute, for a table (`--json` has it whole)."""
+    return None if iso is None else iso[:16].replace("T", " ")
 
 
 @slot.command("show")
@@ -517,7 +529,9 @@ def slot_show(obj: Context, number: str, as_json: bool) -> None:
     click.echo(f"{data['msisdn']}: {data['kind']}{' of ' + data['owner'] if data['owner'] else ''}, "
                f"{'enabled' if data['enabled'] else 'disabled'}")
     click.echo(f"  bank {data['bank']} slot {data['slot']}, ICCID {data['iccid']}"
-               + (f", IMSI {data['imsi']}" if data["imsi"] else "") + f", port {data['port'] or '-'}")
+               + (f", IMSI {data['imsi']}" if data["imsi"] else "") + f", port {data['port'] or '-'}"
+               + (", pinned" if data["pinned"] else ""))
+    click.echo(f"  last online: {data['last_online_at'] or 'never seen by the rotation'}")
     if data["kind"] == "hosted-company":
         names = ", ".join(w["sender_name"] for w in data["whitelist"])
         click.echo(f"  whitelist: {names or 'empty (every alphanumeric sender is rejected)'}")
@@ -542,6 +556,29 @@ def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
     return command
 
 
+def _pin_setter(name: str, value: bool, doc: str) -> click.Command:
+    @slot.command(name)
+    @click.argument("number", metavar="NUMBER")
+    @click.pass_obj
+    @registry_errors
+    def command(obj: Context, number: str) -> None:
+        with obj.sessions().begin() as s:
+            row = _find_slot(s, number, obj.settings.region)
+            changed = row.pinned != value
+            row.pinned = value
+        state = "pinned" if value else "not pinned"
+        click.echo(f"{_label(row)} {state}" if changed else f"{_label(row)} was {state} already")
+        if value and row.port is None:
+            click.echo(f"note: {_label(row)} has no port (`simhost slot add ... --port NAME`): rotation does not "
+                       "move it anyway", err=True)
+
+    command.help = doc
+    return command
+
+
+_pin_setter("pin", True, "Pin NUMBER: the rotation brings its slot online and never switches its port away from it "
+                         "(e.g. while a customer waits for a code).")
+_pin_setter("unpin", False, "Unpin NUMBER: its port rotates through its slots again.")
 _slot_setter("enable", True, "Enable NUMBER: its messages are routed again.")
 _slot_setter("disable", False, "Disable NUMBER (e.g. a violation of the terms): its messages are kept and "
                                "published as rejected.")
