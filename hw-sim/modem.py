@@ -307,6 +307,9 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             "storage": storage, "storage_capacity": sim.sm.capacity, "memories": memories,
             "network_queue": {str(i + 1): list(x.network) for i, x in enumerate(self._sims)},
             "network_expired": {str(i + 1): x.expired for i, x in enumerate(self._sims) if x.expired},
+            # every SIM's own storage, in its slot or not (a SIM keeps what it stored when it leaves its slot)
+            "sim_storage": {str(i + 1): [m.pdu for m in sorted(x.sm.slots.values(), key=lambda m: m.index)]
+                            for i, x in enumerate(self._sims)},
             "sent": list(self._sent), "send_failures": list(self._send_failures),
             "reports": {"outcome": self._report_outcome, "to": dict(self._report_outcome_to)},
             "calls": [c.to_json() for c in self._calls],

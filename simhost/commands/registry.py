@@ -537,7 +537,9 @@ def slot_show(obj: Context, number: str, as_json: bool) -> None:
         click.echo(f"  whitelist: {names or 'empty (every alphanumeric sender is rejected)'}")
 
 
-def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
+def _slot_setter(name: str, flag: str, value: bool, state: str, doc: str) -> click.Command:
+    """`simhost slot NAME NUMBER`: sets the slot's `flag` column to `value` (`state` says so); `enabled` is a
+    registry change routers reload, `pinned` only the gateway's rotation reads."""
     @slot.command(name)
     @click.argument("number", metavar="NUMBER")
     @click.pass_obj
@@ -545,43 +547,25 @@ def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
     def command(obj: Context, number: str) -> None:
         with obj.sessions().begin() as s:
             row = _find_slot(s, number, obj.settings.region)
-            changed = row.enabled != value
-            row.enabled = value
-            if changed:
+            changed = getattr(row, flag) != value
+            setattr(row, flag, value)
+            if changed and flag == "enabled":
                 bump_version(s)
-        state = "enabled" if value else "disabled"
         click.echo(f"{_label(row)} {state}" if changed else f"{_label(row)} was {state} already")
+        if flag == "pinned" and value and row.port is None:
+            click.echo(f"note: {_label(row)} has no port (`simhost slot add ... --port NAME`): no rotation moves it",
+                       err=True)
 
     command.help = doc
     return command
 
 
-def _pin_setter(name: str, value: bool, doc: str) -> click.Command:
-    @slot.command(name)
-    @click.argument("number", metavar="NUMBER")
-    @click.pass_obj
-    @registry_errors
-    def command(obj: Context, number: str) -> None:
-        with obj.sessions().begin() as s:
-            row = _find_slot(s, number, obj.settings.region)
-            changed = row.pinned != value
-            row.pinned = value
-        state = "pinned" if value else "not pinned"
-        click.echo(f"{_label(row)} {state}" if changed else f"{_label(row)} was {state} already")
-        if value and row.port is None:
-            click.echo(f"note: {_label(row)} has no port (`simhost slot add ... --port NAME`): rotation does not "
-                       "move it anyway", err=True)
-
-    command.help = doc
-    return command
-
-
-_pin_setter("pin", True, "Pin NUMBER: the rotation brings its slot online and never switches its port away from it "
-                         "(e.g. while a customer waits for a code).")
-_pin_setter("unpin", False, "Unpin NUMBER: its port rotates through its slots again.")
-_slot_setter("enable", True, "Enable NUMBER: its messages are routed again.")
-_slot_setter("disable", False, "Disable NUMBER (e.g. a violation of the terms): its messages are kept and "
-                               "published as rejected.")
+_slot_setter("pin", "pinned", True, "pinned", "Pin NUMBER: the rotation brings its slot online and never switches "
+             "its port away from it (e.g. while a customer waits for a code).")
+_slot_setter("unpin", "pinned", False, "not pinned", "Unpin NUMBER: its port rotates through its slots again.")
+_slot_setter("enable", "enabled", True, "enabled", "Enable NUMBER: its messages are routed again.")
+_slot_setter("disable", "enabled", False, "disabled", "Disable NUMBER (e.g. a violation of the terms): its messages "
+             "are kept and published as rejected.")
 
 
 @slot.command("assign")

@@ -252,6 +252,8 @@ class RotationScheduler(threading.Thread):
                 port.current = seen  # switched by someone else, or the port just started
                 if seen is None or seen.failed is None:
                     port.since = now
+                if seen is not None:
+                    seen.tried = max(seen.tried, now)  # its turn is now: the others come first
         elif port.current is None and not ready and now - port.since < self.times.register_s:
             return self.times.register_s - (now - port.since)  # the port is starting: wait to learn its slot
         current = port.current
@@ -312,8 +314,8 @@ class RotationScheduler(threading.Thread):
             port.phase, port.target = Phase.ONLINE, None
             port.since = now - max(0.0, self._dwell(port) - RETRY_AFTER_ABORT_S)
             return RETRY_AFTER_ABORT_S
-        if port.current is not None:
-            self._record(port.current, datetime.now(UTC))
+        if port.current is not None and port.current.failed is None:
+            self._record(port.current, datetime.now(UTC))  # online until now
         return self._switch(port, now)
 
     def _dwell(self, port: PortRotation) -> float:
