@@ -76,13 +76,15 @@ def main(ctx: click.Context, directory: str | None) -> None:
               help="Seconds between rings (default 2).")
 @click.option("--report-delay", type=click.FloatRange(min=0), default=None,
               help="Seconds from a send asking for a status report to the report (default 1).")
+@click.option("--sms-validity", type=click.FloatRange(min=0), default=None,
+              help="Seconds the network holds an SMS for a SIM out of its slot before dropping it (default 86400).")
 @click.option("--preload", "preload", multiple=True, metavar="PORT:MEM:N",
               help="Start PORT with N messages already stored in MEM (SM on the SIM, ME in the modem, SR status "
                    "reports), as if another program had left them; PORT * means every port. Repeatable.")
 @click.pass_context
 def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | None, profile_list: str | None,
          slots: int, baud: int | None, seed: int, ring_interval: float | None, report_delay: float | None,
-         preload: tuple[str, ...]) -> None:
+         sms_validity: float | None, preload: tuple[str, ...]) -> None:
     """Run a bank in the foreground until SIGINT/SIGTERM; prints one JSON line when ready.
 
     \b
@@ -107,6 +109,8 @@ def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | N
         timing = replace(timing, ring_interval_s=ring_interval)
     if report_delay is not None:
         timing = replace(timing, report_delay_s=report_delay)
+    if sms_validity is not None:
+        timing = replace(timing, sms_validity_s=sms_validity)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -143,12 +147,15 @@ def bank(ctx: click.Context, ports: int, directory: str | None, profile: str | N
 @click.option("--class", "message_class", type=click.IntRange(0, 3), default=None, help="Message class.")
 @click.option("--scts", default=None, help="Service-centre time stamp, ISO 8601 with offset.")
 @click.option("--smsc", default=None, help="Service-centre number in the PDU.")
+@click.option("--slot", type=click.IntRange(min=1), default=None,
+              help="To the SIM in this slot (default: the active one); held by the network until the slot is "
+                   "online, dropped after the validity period (24 h).")
 @click.pass_context
 def sms(ctx: click.Context, port: str, sender: str, text: str, encoding: str, concat: str,
-        message_class: int | None, scts: str | None, smsc: str | None) -> None:
-    """Deliver an SMS to PORT's active SIM; prints the PDUs."""
+        message_class: int | None, scts: str | None, smsc: str | None, slot: int | None) -> None:
+    """Deliver an SMS to PORT's active SIM (or the SIM in --slot); prints the PDUs."""
     _send(ctx, {"cmd": "sms", "port": port, "sender": sender, "text": text, "encoding": encoding,
-                "concat": int(concat), "class": message_class, "scts": scts, "smsc": smsc})
+                "concat": int(concat), "class": message_class, "scts": scts, "smsc": smsc, "slot": slot})
 
 
 @main.command()
@@ -245,6 +252,7 @@ def fault(ctx: click.Context, port: str, kind: str, args: tuple[str, ...]) -> No
                        the next hang-up (ATH, AT+CHUP, AT+CHLD) makes the modem repeat the call's
                        RING/+CRING and +CLIP once: before the command's final result (default) or
                        right after it
+      denied SLOT      the network refuses to register the SIM in SLOT (+CREG: 3) whenever it is active
       late-no-carrier  the next hang-up is followed by the profile's call-end lines (NO CARRIER),
                        held back until the next command line arrives and written just before its
                        answer, so that they cross it (and a call starting meanwhile) on the wire

@@ -165,7 +165,7 @@ class ControlServer:
         return self._modem(req).sms(
             str(req["sender"]), str(req["text"]), encoding=str(req.get("encoding", "auto")),
             concat_bits=int(req.get("concat", 8)), message_class=None if klass is None else int(klass),
-            scts=when, smsc=req.get("smsc"))
+            scts=when, smsc=req.get("smsc"), slot=None if req.get("slot") is None else int(req["slot"]))
 
     def _store(self, req: dict[str, Any]) -> Any:
         scts = req.get("scts")

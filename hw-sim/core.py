@@ -20,6 +20,7 @@ from hwsim.memory import Memory, Sim
 REG_HOME = 1
 REG_NONE = 0
 REG_SEARCHING = 2
+REG_DENIED = 3
 REG_SMS_ONLY = 6  # 27.007: registered for "SMS only", home network (E-UTRAN)
 REGISTERED = (1, 5, 6, 7)  # home, roaming, and the SMS-only variants of both
 
@@ -165,6 +166,10 @@ class ModemCore(ABC):
         with self._cond:
             self._version += 1
             self._cond.notify_all()
+
+    def _home(self) -> int:
+        """The registration a present SIM gets when the radio finds the network: home, or denied by a fault."""
+        return REG_DENIED if self._active + 1 in self._faults.denied_slots else REG_HOME
 
     def _need_sim(self) -> Sim:
         if not self._sim_present:

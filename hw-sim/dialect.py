@@ -23,6 +23,9 @@ class Timing:
     noise_interval_s: float = 10.0
     # from a send asking for a status report (TP-SRR) to the network's SMS-STATUS-REPORT
     report_delay_s: float = 1.0
+    # how long the network holds an SMS for a SIM that cannot take it (out of its slot, storage full) before
+    # dropping it: the SMSC's validity period
+    sms_validity_s: float = 86_400.0
 
 
 @dataclass(frozen=True)

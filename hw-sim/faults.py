@@ -9,7 +9,8 @@ from hwsim.ussd import USSD_FAULTS
 
 FAULT_KINDS = ("unplug", "replug", "hang", "garbage", "urc-in-response", "cms-error", "cme-error", "send-error",
                "storage-full", "no-network", "sms-only", "reboot", "clip-repeat", "late-no-carrier", "ussd",
-               "wedge-until-reset", "wedge-until-usb-reset", "wedge-until-power-cycle", "renumber-on-reset", "clear")
+               "wedge-until-reset", "wedge-until-usb-reset", "wedge-until-power-cycle", "renumber-on-reset", "denied",
+               "clear")
 # What ends a wedge, weakest first: the family's reset command, a USB reset of the device, a power cycle of its hub
 # port. A stronger action ends a weaker wedge too.
 WEDGE_LEVELS = ("reset", "usb-reset", "power-cycle")
@@ -32,6 +33,9 @@ def check_fault(kind: str, args: tuple[str, ...]) -> None:
     elif kind == "ussd":
         if len(args) != 1 or args[0] not in USSD_FAULTS:
             raise ValueError(f"ussd needs one of {', '.join(USSD_FAULTS)}, e.g. ussd no-answer")
+    elif kind == "denied":
+        if len(args) != 1 or not args[0].isdigit() or int(args[0]) < 1:
+            raise ValueError("denied needs the SLOT whose SIM the network refuses, e.g. denied 3")
     elif kind == "clip-repeat":
         if len(args) > 1 or (args and args[0] not in CLIP_REPEAT_WHERE):
             raise ValueError("clip-repeat takes at most one argument: before (the default) or after")
@@ -64,6 +68,9 @@ class Faults:
     wedge: str | None = None
     # the modem comes back under another device name after each USB reset or power cycle
     renumber: bool = False
+
+    # slots whose SIM the network refuses to register (+CREG: 3) whenever it is the active one
+    denied_slots: frozenset[int] = frozenset()
 
     @property
     def stuck(self) -> bool:
@@ -105,5 +112,6 @@ class Faults:
             "storage-full": self.storage_full, "no-network": self.no_network or None,
             "clip-repeat": self.clip_repeat, "late-no-carrier": self.late_no_carrier or None, "ussd": self.ussd,
             "wedge": self.wedge, "renumber-on-reset": self.renumber or None,
+            "denied": sorted(self.denied_slots) or None,
         }
         return {kind: value for kind, value in out.items() if value is not None}

@@ -82,7 +82,8 @@ def union_memory(name: str, parts: list[Memory]) -> Memory:
 class Sim:
     identity: SimIdentity
     sm: Memory
-    # messages the network holds for this SIM until it can take them
+    # messages the network holds for this SIM until it can take them, and how many it dropped unclaimed
     network: deque[str] = field(default_factory=deque)
     # what the network's USSD service answers this SIM, by code ("*": any other code)
     ussd: dict[str, UssdService] = field(default_factory=dict)
+    expired: int = 0

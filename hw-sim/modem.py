@@ -14,7 +14,7 @@ from typing import Any
 from hwsim.basic import BasicRoom
 from hwsim.calls import Call, CallsRoom
 from hwsim.commands import AtError, Cmd, CmeError, CmsError, FinalError, PlainError, Prompt, handles, split_command_line
-from hwsim.core import REG_HOME, REG_NONE, REG_SEARCHING, REG_SMS_ONLY, Settings
+from hwsim.core import REG_DENIED, REG_NONE, REG_SEARCHING, REG_SMS_ONLY, Settings
 from hwsim.dialect import Timing
 from hwsim.faults import GARBAGE_RESPONSES, Faults, check_fault
 from hwsim.identity import SimIdentity
@@ -129,7 +129,7 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
         self._settings = self._default_settings()
         self._line.clear()
         self._prompt = None
-        self._set_registration(REG_HOME if self._sim_present else REG_NONE, report=False)
+        self._set_registration(self._home() if self._sim_present else REG_NONE, report=False)
         if banner:
             self._emit_boot_banner()
         self._start_noise()
@@ -218,15 +218,19 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
     # ---- public API (any thread) ---------------------------------------------------------------------------
 
     def sms(self, sender: str, text: str, *, encoding: str = "auto", concat_bits: int = 8,
-            message_class: int | None = None, scts: datetime | None = None, smsc: str | None = None) -> list[str]:
-        """Deliver an SMS as the network does; returns the PDUs (SMSC included) in part order."""
+            message_class: int | None = None, scts: datetime | None = None, smsc: str | None = None,
+            slot: int | None = None) -> list[str]:
+        """Deliver an SMS as the network does; returns the PDUs (SMSC included) in part order. To the SIM in
+        `slot` (default: the active one): a SIM out of its slot gets it when its slot comes online, unless
+        Timing.sms_validity_s passed first."""
+        index = None if slot is None else self._slot_index(slot)
         kwargs: dict[str, Any] = {"encoding": encoding, "concat_bits": concat_bits,
                                   "message_class": message_class, "scts": scts}
         if smsc is not None:
             kwargs["smsc"] = smsc
         kwargs["reference"] = self._loop.run_sync(self._next_reference)
         pdus = encode_deliver(sender, text, **kwargs)
-        self._loop.run_sync(lambda: self._deliver_all(pdus))
+        self._loop.run_sync(lambda: self._deliver_all(pdus, index))
         return pdus
 
     def store(self, memory: str, sender: str, text: str = "", *, stat: int = 0, encoding: str = "auto",
@@ -262,9 +266,13 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
         return self._loop.run_sync(lambda: [c.to_json() for c in self._calls])
 
     def slot(self, k: int) -> None:
+        index = self._slot_index(k)
+        self._loop.run_sync(lambda: self._switch_slot(index))
+
+    def _slot_index(self, k: int) -> int:
         if not 1 <= k <= len(self._sims):
             raise ValueError(f"{self.name}: slot {k} does not exist (slots 1-{len(self._sims)})")
-        self._loop.run_sync(lambda: self._switch_slot(k - 1))
+        return k - 1
 
     def fault(self, kind: str, *args: str) -> None:
         check_fault(kind, args)
@@ -335,6 +343,10 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             "registration": self._reg, "signal": self._signal,
             "storage": storage, "storage_capacity": sim.sm.capacity, "memories": memories,
             "network_queue": {str(i + 1): list(x.network) for i, x in enumerate(self._sims)},
+            "network_expired": {str(i + 1): x.expired for i, x in enumerate(self._sims) if x.expired},
+            # every SIM's own storage, in its slot or not (a SIM keeps what it stored when it leaves its slot)
+            "sim_storage": {str(i + 1): [m.pdu for m in sorted(x.sm.slots.values(), key=lambda m: m.index)]
+                            for i, x in enumerate(self._sims)},
             "sent": list(self._sent), "send_failures": list(self._send_failures),
             "reports": {"outcome": self._report_outcome, "to": dict(self._report_outcome_to)},
             "calls": [c.to_json() for c in self._calls],
@@ -374,7 +386,7 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             for line in self.sim_inserted_lines():
                 self._urc(line)
             # the network registers the new SIM before it delivers anything to it
-            self._set_registration(REG_HOME, report=True, after_command=False)
+            self._set_registration(self._home(), report=True, after_command=False)
             self._drain_network(self._sims[self._active])
             self._changed()
         self._later(self.timing.sim_swap_s, inserted)
@@ -445,6 +457,10 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             self._set_registration(REG_SEARCHING, report=True, after_command=False)
         elif kind == "reboot":
             self._reboot()
+        elif kind == "denied":
+            self._faults.denied_slots |= {int(args[0])}
+            if self._sim_present and self.registered:
+                self._set_registration(self._home(), report=True, after_command=False)
         elif kind == "clip-repeat":
             self._faults.clip_repeat = args[0] if args else "before"
         elif kind == "late-no-carrier":
@@ -457,10 +473,10 @@ class VirtualModem(CallsRoom, SendingRoom, NetworkRoom, StorageRoom, BasicRoom, 
             self._faults.renumber = True
         elif kind == "clear":
             self._late_call_end = ()
-            searching = self._faults.no_network
+            refused = self._faults.no_network or self._reg == REG_DENIED
             self._faults = Faults(unplugged=self._faults.unplugged)
-            if searching and self._sim_present and self._settings.cfun == 1:
-                self._set_registration(REG_HOME, report=True, after_command=False)
+            if refused and self._sim_present and self._settings.cfun == 1:
+                self._set_registration(self._home(), report=True, after_command=False)
             self._drain_network(self._sims[self._active])
         self._changed()
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from hwsim import textmode
 from hwsim.commands import Cmd, CmeError, CmsError, PlainError, handles
-from hwsim.core import REG_HOME, REG_NONE, REG_SEARCHING, REGISTERED, ModemCore
+from hwsim.core import REG_NONE, REG_SEARCHING, REGISTERED, ModemCore
 from hwsim.memory import Sim, Stored
 from hwsim.pduinfo import MTI_STATUS_REPORT, PduError, inspect_deliver, message_type, tpdu_octets
 from hwsim.ussd import (
@@ -55,11 +56,21 @@ class NetworkRoom(ModemCore):
     def _next_reference(self) -> int:
         return self._rng.randrange(256)
 
-    def _deliver_all(self, pdus: list[str]) -> None:
-        target = self._sims[self._target]
+    def _deliver_all(self, pdus: list[str], slot_index: int | None = None) -> None:
+        target = self._sims[self._target if slot_index is None else slot_index]
         target.network.extend(pdus)
         self._drain_network(target)
+        for pdu in pdus:
+            if pdu in target.network:
+                self._later(self.timing.sms_validity_s, partial(self._expire, target, pdu))
         self._changed()
+
+    def _expire(self, sim: Sim, pdu: str) -> None:
+        """The validity period of `pdu` ran out while the network still held it for `sim`: dropped."""
+        if pdu in sim.network:
+            sim.network.remove(pdu)
+            sim.expired += 1
+            self._changed()
 
     def _can_receive(self, sim: Sim) -> bool:
         return (self._powered and not self._booting and sim is self._sims[self._active] and self._sim_present
@@ -270,7 +281,7 @@ class NetworkRoom(ModemCore):
         if fun != 1:
             self._faults.no_network = False  # the radio off and on again finds the network
         searching = self._faults.no_network
-        self._set_registration(REG_SEARCHING if searching else REG_HOME if fun == 1 and self._sim_present
+        self._set_registration(REG_SEARCHING if searching else self._home() if fun == 1 and self._sim_present
                                else REG_NONE, report=True)
         if fun == 1:
             self._later(0.0, lambda: self._drain_network(self._sims[self._active]))

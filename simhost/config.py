@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import stat
@@ -15,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from simhost.inputs import is_utf8, shown
 from simhost_drivers.physical import parse_power_cycle_rules
+from simhost_drivers.slots import SwitchError, check_spec
 
 DEFAULT_DB_URL = "sqlite:///simhost.db"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
@@ -32,6 +34,12 @@ DEFAULT_ROUTER_GROUP = "routers"
 DEFAULT_API_RATE_PER_S = 20
 DEFAULT_API_BURST = 40
 DEFAULT_POWER_CYCLE = "off"
+DEFAULT_ROTATION_EVERY_H = 24.0
+DEFAULT_ROTATION_REGISTER_MIN = 3.0
+DEFAULT_ROTATION_SWITCHER = "none"
+ROTATION_MINUTES_MAX = 1440
+ROTATION_HOURS_MAX = 720
+DEFAULT_BANK = "default"  # in a table of switchers by bank: the one for the banks it does not name
 DEFAULT_CONFIG_PATH = "/etc/simhost/simhost.toml"  # read only when it exists and no other file is named
 CONFIG_ENV = "SIMHOST_CONFIG"
 CONFIG_FILE_MAX = 1 << 20  # bytes
@@ -210,6 +218,49 @@ def _power_cycle(value: object) -> str:
     text = _text(value)
     parse_power_cycle_rules(text)
     return text
+def _amount(highest: float, unit: str, *, zero: bool) -> Kind:
+    """A number of `unit`s (minutes, hours) from 0 (if `zero`, else more than 0) to `highest`."""
+    def check(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError
+        if value < 0 or (value == 0 and not zero) or value > highest:
+            raise ValueError
+        return float(value)
+
+    lowest = "0" if zero else "more than 0"
+    return Kind(f"a number of {unit}", f"give {lowest} to {highest:g} {unit}", float, check)
+
+
+def _switcher_text(text: str) -> object:
+    """A switcher given as text: a spec for every bank, or a JSON object of specs by bank."""
+    return json.loads(text) if text.lstrip().startswith("{") else text
+
+
+def _switchers(value: object) -> str:
+    """A spec (`none`, `hwsim`, `hwsim:PATH`, `command:TEMPLATE`), or a table of them by bank number
+    (`default` for the other banks), as the text `parse_switchers` reads."""
+    if isinstance(value, str):
+        table: dict[str, object] = {DEFAULT_BANK: value}
+    elif isinstance(value, dict):
+        table = value
+    else:
+        raise TypeError
+    for bank, spec in table.items():
+        if not (bank == DEFAULT_BANK or (bank.isascii() and bank.isdigit())) or not isinstance(spec, str):
+            raise ValueError
+        try:
+            check_spec(spec)
+        except SwitchError:
+            raise ValueError from None
+    return value if isinstance(value, str) else json.dumps(table, sort_keys=True)
+
+
+def parse_switchers(text: str) -> tuple[str, dict[int, str]]:
+    """The switcher spec for the banks not named, and the specs by bank number, from a `rotation_switcher`."""
+    if not text.lstrip().startswith("{"):
+        return text, {}
+    table = json.loads(text)
+    return (table.pop(DEFAULT_BANK, DEFAULT_ROTATION_SWITCHER), {int(bank): spec for bank, spec in table.items()})
 
 
 TEXT = Kind("a string", "must not be empty (leave the key out for the default)", str, _text)
@@ -217,6 +268,9 @@ POWER_CYCLE = Kind("a string", "give off, sysfs, command:TEMPLATE, or PORTS=MODE
                    _power_cycle)
 SECONDS = Kind("a number of seconds", f"give 0 to {SECONDS_MAX} seconds", float, _seconds)
 FLAG = Kind("true or false", "give 1 (yes) or 0 (no)", _yes_no, _bool)
+SWITCHERS = Kind("a string or a table", "give none, hwsim, hwsim:PATH or command:TEMPLATE (a command line with "
+                 "{port} {slot} {url}), or a table of them by bank number with default for the others",
+                 _switcher_text, _switchers)
 PROCESSES = Kind('an integer or "auto"', "give a number of processes (1 or more) or 'auto'", parse_processes,
                  _processes)
 
@@ -281,6 +335,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metrics_listen", "SIMHOST_METRICS_LISTEN", "metrics.listen", TEXT),
     Setting("usb_reset", "SIMHOST_USB_RESET", "recovery.usb_reset", FLAG),
     Setting("power_cycle", "SIMHOST_POWER_CYCLE", "recovery.power_cycle", POWER_CYCLE),
+    Setting("rotation_online_min", "SIMHOST_ROTATION_ONLINE_MIN", "rotation.online_min",
+            _amount(ROTATION_MINUTES_MAX, "minutes", zero=True)),
+    Setting("rotation_every_h", "SIMHOST_ROTATION_EVERY_H", "rotation.every_h",
+            _amount(ROTATION_HOURS_MAX, "hours", zero=False)),
+    Setting("rotation_register_min", "SIMHOST_ROTATION_REGISTER_MIN", "rotation.register_min",
+            _amount(ROTATION_MINUTES_MAX, "minutes", zero=False)),
+    Setting("rotation_switcher", "SIMHOST_ROTATION_SWITCHER", "rotation.switcher", SWITCHERS),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 SECTIONS = {section: [k.partition(".")[2] for k in BY_KEY if k.startswith(f"{section}.")]
@@ -336,6 +397,13 @@ class Settings:
     # power cycle of its hub port (see simhost_drivers.physical.parse_power_cycle_rules), off unless configured
     usb_reset: bool = True
     power_cycle: str = DEFAULT_POWER_CYCLE
+    # SIM rotation on ports with several slots: each slot online at least rotation_online_min minutes every
+    # rotation_every_h hours (0 minutes: off); a SIM not registered rotation_register_min minutes after its
+    # switch is skipped for the round; how slots are switched (by bank: a JSON object, see parse_switchers)
+    rotation_online_min: float = 0.0
+    rotation_every_h: float = DEFAULT_ROTATION_EVERY_H
+    rotation_register_min: float = DEFAULT_ROTATION_REGISTER_MIN
+    rotation_switcher: str = DEFAULT_ROTATION_SWITCHER
 
     @classmethod
     def load(cls, config_path: str | None = None, *, flags: Mapping[str, str | None] | None = None,

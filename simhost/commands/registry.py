@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from simhost.commands.common import Context, echo_json, echo_table, friendly_errors, json_option
 from simhost.commands.mqtt import push_customer
+from simhost.gateway.rotation import overdue_slots
 from simhost.inputs import (
     CUSTOMER_NAME_MAX,
     EMAIL_MAX,
@@ -92,10 +93,12 @@ def _customer(s: Session, login: str) -> Customer:
     return customers.find(s, login)
 
 
-def _slot_json(slot: SimSlot, owner: str | None, whitelist: list[WhitelistEntry] | None = None) -> dict[str, Any]:
+def _slot_json(slot: SimSlot, owner: str | None, whitelist: list[WhitelistEntry] | None = None, *,
+               overdue: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "bank": slot.bank, "slot": slot.slot, "iccid": slot.iccid, "imsi": slot.imsi, "msisdn": slot.msisdn,
         "kind": slot.kind, "owner": owner, "enabled": slot.enabled, "port": slot.port,
+        "pinned": slot.pinned, "last_online_at": _iso(slot.last_online_at), "overdue": overdue,
         "created_at": _iso(slot.created_at), "updated_at": _iso(slot.updated_at),
     }
     if whitelist is not None:
@@ -425,12 +428,21 @@ def slot_list(obj: Context, kind_filter: str | None, owner_login: str | None, as
             query = query.where(SimSlot.kind == validate.kind(kind_filter))
         if owner_login is not None:
             query = query.where(SimSlot.owner_id == _customer(s, owner_login).id)
-        rows = [_slot_json(slot_row, login) for slot_row, login in s.execute(query)]
+        found = list(s.execute(query))
+        late = overdue_slots(s, obj.settings, datetime.now(UTC))
+        rows = [_slot_json(slot_row, login, overdue=slot_row.id in late) for slot_row, login in found]
     if not _list_or_note(rows, as_json, "no SIM slots registered (add one with `simhost slot add`)"):
         return
-    echo_table(("BANK", "SLOT", "MSISDN", "ICCID", "KIND", "OWNER", "PORT", "STATE"),
+    echo_table(("BANK", "SLOT", "MSISDN", "ICCID", "KIND", "OWNER", "PORT", "STATE", "LAST ONLINE", "ROTATION"),
                [(r["bank"], r["slot"], r["msisdn"], r["iccid"], r["kind"], r["owner"], r["port"],
-                 "enabled" if r["enabled"] else "disabled") for r in rows], right=("BANK", "SLOT"))
+                 "enabled" if r["enabled"] else "disabled", _minute(r["last_online_at"]),
+                 ", ".join(word for word, on in (("pinned", r["pinned"]), ("overdue", r["overdue"])) if on) or None)
+                for r in rows], right=("BANK", "SLOT"))
+
+
+def _minute(iso: str | None) -> str | None:
+    """An ISO 8601 time to the minute, for a table (`--json` has it whole)."""
+    return None if iso is None else iso[:16].replace("T", " ")
 
 
 @slot.command("show")
@@ -452,13 +464,17 @@ def slot_show(obj: Context, number: str, as_json: bool) -> None:
     click.echo(f"{data['msisdn']}: {data['kind']}{' of ' + data['owner'] if data['owner'] else ''}, "
                f"{'enabled' if data['enabled'] else 'disabled'}")
     click.echo(f"  bank {data['bank']} slot {data['slot']}, ICCID {data['iccid']}"
-               + (f", IMSI {data['imsi']}" if data["imsi"] else "") + f", port {data['port'] or '-'}")
+               + (f", IMSI {data['imsi']}" if data["imsi"] else "") + f", port {data['port'] or '-'}"
+               + (", pinned" if data["pinned"] else ""))
+    click.echo(f"  last online: {data['last_online_at'] or 'never seen by the rotation'}")
     if data["kind"] == "hosted-company":
         names = ", ".join(w["sender_name"] for w in data["whitelist"])
         click.echo(f"  whitelist: {names or 'empty (every alphanumeric sender is rejected)'}")
 
 
-def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
+def _slot_setter(name: str, flag: str, value: bool, state: str, doc: str) -> click.Command:
+    """`simhost slot NAME NUMBER`: sets the slot's `flag` column to `value` (`state` says so); `enabled` is a
+    registry change routers reload, `pinned` only the gateway's rotation reads."""
     @slot.command(name)
     @click.argument("number", metavar="NUMBER")
     @click.pass_obj
@@ -466,17 +482,26 @@ def _slot_setter(name: str, value: bool, doc: str) -> click.Command:
     def command(obj: Context, number: str) -> None:
         with obj.sessions().begin() as s:
             row = _find_slot(s, number, obj.settings.region)
-            changed = slots.set_enabled(s, row, value)
-        state = "enabled" if value else "disabled"
+            if flag == "enabled":
+                changed = slots.set_enabled(s, row, value)
+            else:
+                changed = getattr(row, flag) != value
+                setattr(row, flag, value)
         click.echo(f"{_label(row)} {state}" if changed else f"{_label(row)} was {state} already")
+        if flag == "pinned" and value and row.port is None:
+            click.echo(f"note: {_label(row)} has no port (`simhost slot add ... --port NAME`): no rotation moves it",
+                       err=True)
 
     command.help = doc
     return command
 
 
-_slot_setter("enable", True, "Enable NUMBER: its messages are routed again.")
-_slot_setter("disable", False, "Disable NUMBER (e.g. a violation of the terms): its messages are kept and "
-                               "published as rejected.")
+_slot_setter("pin", "pinned", True, "pinned", "Pin NUMBER: the rotation brings its slot online and never switches "
+             "its port away from it (e.g. while a customer waits for a code).")
+_slot_setter("unpin", "pinned", False, "not pinned", "Unpin NUMBER: its port rotates through its slots again.")
+_slot_setter("enable", "enabled", True, "enabled", "Enable NUMBER: its messages are routed again.")
+_slot_setter("disable", "enabled", False, "disabled", "Disable NUMBER (e.g. a violation of the terms): its messages "
+             "are kept and published as rejected.")
 
 
 @slot.command("assign")

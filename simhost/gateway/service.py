@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from simhost.config import Settings
+from simhost.gateway.rotation import RotationScheduler, RotationTimes, switchers_by_bank
 from simhost.gateway.spool import OutboxRow, PortScope, Spool
 from simhost.gateway.ussd_mqtt import UssdRequests
 from simhost.gateway.worker import DriverFactory, PortConfig, PortState, PortStatus, PortWorker
@@ -340,6 +341,10 @@ class Gateway:
         self.ussd_requests = UssdRequests(self.status_client, self.topics, {w.config.name: w for w in self.workers},
                                           self.gateway_id)
         self.status_client.on_message = self.ussd_requests.on_message
+        times = RotationTimes.from_settings(settings)
+        self.rotation = None if times is None else RotationScheduler(
+            self.workers, engine, switchers_by_bank(settings, {p.name: p.url for p in ports}), times,
+            on_change=self._publish_port)
         # the whole bank's ports when this process has no scope; else its own (the others' are another's to count)
         self._own_ports = None if scope is None else frozenset(p.name for p in ports)
         self.collector = LazyCollector("gateway", self._read_gauges, self.metrics)
@@ -362,11 +367,20 @@ class Gateway:
         # the router's status keeper turns them into retained `offline` when the gateway's will arrives.
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.MessageExpiryInterval = int(STATUS_EXPIRY_S)
+        if self.rotation is not None:
+            self.rotation.poke()
         with self._status_lock:
             payload = status.to_json()
             payload["gateway"] = self.gateway_id
+            if self.rotation is not None:
+                payload["overdue_slots"] = self.rotation.overdue(status.port)
             self.status_client.publish(self.topics.port_status(status.port), json.dumps(payload),
                                        qos=1, retain=True, properties=props)
+
+    def _publish_port(self, port: str) -> None:
+        for w in self.workers:
+            if w.config.name == port:
+                self._publish_status(w.status)
 
     def _tick(self) -> None:
         waited = 0.0
@@ -422,9 +436,13 @@ class Gateway:
             w.start()
         self._ticker.start()
         self._send_poller.start()
+        if self.rotation is not None:
+            self.rotation.start()
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.rotation is not None:
+            self.rotation.stop()
         for w in self.workers:
             w.stop()
         for w in self.workers:

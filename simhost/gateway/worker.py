@@ -19,7 +19,7 @@ from simhost.gateway.recovery import LadderTimings, RecoveryLadder, RecoveryStat
 from simhost.gateway.spool import PortIdentity, Spool, StoreResult
 from simhost.gateway.ussd import UssdDesk
 from simhost.metrics import Metrics
-from simhost.sending.queue import TRANSIENT_SEND_CODES, SendQueue
+from simhost.sending.queue import TRANSIENT_SEND_CODES, Claimed, SendQueue
 from simhost_drivers.at.errors import AtError, CommandError, MemoryFullError
 from simhost_drivers.modems import events as ev
 from simhost_drivers.modems import open_driver
@@ -142,7 +142,33 @@ class _SendDue:
 
 
 SEND_DUE = _SendDue()
-Event = ModemEvent | _Wake | _SendDue
+SWITCH_RETRY_S = 0.5  # between sessions while a planned slot switch is under way (the SIM may still be out)
+
+
+class DrainRequest:
+    """Asked before a slot switch: every memory swept (read, committed, deleted), then no send started for
+    `hold_s` or until the SIM changes, so that none is on the air when the SIM leaves. `on_done` is called on the
+    worker's thread once it is done, `error` saying why not if it failed."""
+
+    def __init__(self, hold_s: float, on_done: Callable[[DrainRequest], None] | None = None) -> None:
+        self.hold_s = hold_s
+        self.on_done = on_done
+        self.error: str | None = None
+        self.done = threading.Event()
+
+    def finish(self, error: str | None = None) -> None:
+        self.error = error
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done(self)
+
+
+@dataclass(frozen=True)
+class _Release:
+    """Put on the event queue when a planned slot switch was given up: sends may start again."""
+
+
+Event = ModemEvent | _Wake | _SendDue | DrainRequest | _Release
 
 
 class PortWorker(threading.Thread):
@@ -207,6 +233,9 @@ class PortWorker(threading.Thread):
         self._pushed_back: Event | None = None
         self._unregistered_since: float | None = None
         self._last_reset: float | None = None
+        self._switch_until = 0.0  # sends held and restarts not counted as failures until then (a planned switch)
+        self._in_send = False
+        self._drain_after_send: DrainRequest | None = None
         self._state_cond = threading.Condition()
         self._entries: dict[PortState, int] = {}
         self.metrics = metrics or Metrics()
@@ -231,6 +260,9 @@ class PortWorker(threading.Thread):
             except Exception as exc:  # every failure takes the one recovery path below
                 # the time it was ready: after a session that ran well, the count (and the wait) start afresh
                 delay = backoff.failed(time.monotonic() - self._ready_at if self._ready_at is not None else 0.0)
+                if time.monotonic() < self._switch_until:  # a planned slot switch is no failure
+                    backoff.succeeded()
+                    delay = SWITCH_RETRY_S
                 self.status.restarts += 1
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.warning("port %s: %s; restarting (attempt %d)", self.config.name,
@@ -288,6 +320,33 @@ class PortWorker(threading.Thread):
         with self._state_cond:
             return self._state_cond.wait_for(lambda: self._entries.get(state, 0) > more_than, timeout_s)
 
+    def wait_status(self, predicate: Callable[[PortStatus], bool], timeout_s: float) -> bool:
+        """Wait until `predicate(status)` holds (checked at each state change); False on timeout."""
+        with self._state_cond:
+            return self._state_cond.wait_for(lambda: predicate(self.status), timeout_s)
+
+    def drain_for_switch(self, hold_s: float, on_done: Callable[[DrainRequest], None] | None = None) -> DrainRequest:
+        """Ask for a full sweep before a slot switch, and no new send for `hold_s` (see DrainRequest)."""
+        request = DrainRequest(hold_s, on_done)
+        self.events.put(request)
+        return request
+
+    def release_sends(self) -> None:
+        """The slot switch a DrainRequest announced is not coming: sends may start again."""
+        self.events.put(_Release())
+
+    def _drain(self, request: DrainRequest) -> None:
+        if self._in_send:  # between the parts of a send: after its last part
+            self._drain_after_send = request
+            return
+        try:
+            self._sweep()
+        except Exception as exc:
+            request.finish(f"{type(exc).__name__}: {exc}")
+            raise
+        self._switch_until = time.monotonic() + request.hold_s
+        request.finish()
+
     def _publish_status(self) -> None:
         if self.on_status is not None:
             try:
@@ -329,9 +388,13 @@ class PortWorker(threading.Thread):
         self._pushed_back = None
         self._unregistered_since = None
         self.calls = CallCorrelator()  # stamps of the last session's lines and hang-ups mean nothing now
+        waiting: Event | None = self._drain_after_send
+        self._drain_after_send = None
         while True:
+            if isinstance(waiting, DrainRequest):
+                waiting.finish("the session ended before the sweep")
             try:
-                self.events.get_nowait()
+                waiting = self.events.get_nowait()
             except queue.Empty:
                 return
 
@@ -348,8 +411,10 @@ class PortWorker(threading.Thread):
         # a number registered for the port wins over what the SIM says about itself
         self.status.msisdn = self.config.msisdn or info.msisdn
         if self._last_iccid is not None and iccid != self._last_iccid:
-            self.log.warning("port %s: SIM changed from ICCID %s to %s", self.config.name,
-                             self._last_iccid, iccid)
+            planned = time.monotonic() < self._switch_until
+            self._switch_until = 0.0
+            self.log.log(logging.INFO if planned else logging.WARNING, "port %s: SIM changed from ICCID %s to %s%s",
+                         self.config.name, self._last_iccid, iccid, " (slot switch)" if planned else "")
             self.status.last_error = f"SIM changed: ICCID {self._last_iccid} -> {iccid}"
         self._last_iccid = iccid
 
@@ -371,7 +436,7 @@ class PortWorker(threading.Thread):
             if reset_at is not None:
                 deadlines.append(reset_at)
             if self._send_wanted:
-                deadlines.append(self._send_at)
+                deadlines.append(max(self._send_at, self._switch_until))
             deadlines.append(self.ussd.next_due(now))
             timeout = max(0.0, min(deadlines) - now)
             event: Event
@@ -393,7 +458,7 @@ class PortWorker(threading.Thread):
                 self.log.warning("port %s: SIM storage full; sweeping it", self.config.name)
                 self._sweep()
             self._act(self.calls.tick(now), datetime.now(UTC))
-            if self._send_wanted and now >= self._send_at:
+            if self._send_wanted and now >= max(self._send_at, self._switch_until):
                 try:
                     self._send_one()
                 except (AtError, ConnectionError, OSError):
@@ -403,6 +468,9 @@ class PortWorker(threading.Thread):
                                        "%.0f s", self.config.name, SEND_PAUSE_AFTER_FAULT_S)
                     self._send_at = time.monotonic() + SEND_PAUSE_AFTER_FAULT_S
                 last_activity = time.monotonic()
+                waiting, self._drain_after_send = self._drain_after_send, None
+                if waiting is not None:
+                    self._drain(waiting)
             if self._pushed_back is None and self.events.empty():
                 self.ussd.step(driver, now)  # idle time only: nothing waits to be read
             reset_at = self._reset_at()
@@ -424,6 +492,10 @@ class PortWorker(threading.Thread):
         match event:
             case _SendDue():
                 self._send_wanted = True
+            case DrainRequest():
+                self._drain(event)
+            case _Release():
+                self._switch_until = 0.0
             case ev.NewMessage(memory, index, at):
                 new = self._more_new({(memory, index): at})
                 if len(new) > 1:
@@ -476,6 +548,13 @@ class PortWorker(threading.Thread):
         if claimed is None:
             self._send_wanted = False
             return
+        self._in_send = True
+        try:
+            self._send_claimed(queue_, claimed)
+        finally:
+            self._in_send = False
+
+    def _send_claimed(self, queue_: SendQueue, claimed: Claimed) -> None:
         self._send_at = time.monotonic() + self.send_gap_s
         try:
             pdus = encode_submit(claimed.to, claimed.text, concat_ref=claimed.concat_ref,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     insert,
     select,
     update,
@@ -68,6 +69,9 @@ class SimSlot(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", name="fk_sim_slots_owner"), index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     port: Mapped[str | None] = mapped_column(String(64))
+    # rotation: a pinned slot stays its port's active one; when its SIM was last seen online (the gateway's)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    last_online_at: Mapped[datetime | None] = mapped_column(TS)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
 

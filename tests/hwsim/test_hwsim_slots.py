@@ -131,3 +131,47 @@ def test_stop_removes_files_and_is_idempotent(tmp_path: Path) -> None:
     bank.stop()
     bank.stop()
     assert list((tmp_path / "bank").iterdir()) == []
+
+
+def test_the_network_holds_an_sms_for_a_sim_out_of_its_slot_until_the_slot_is_online(tmp_path: Path) -> None:
+    with bank_port(tmp_path, slots=3) as (bank, at):
+        m = bank.ports[0]
+        ok(at.cmd("AT+CNMI=2,1,0,0,0"))
+        pdu = m.sms(SENDER, "for the SIM in slot 3", slot=3)[0]
+        assert m.state()["network_queue"]["3"] == [pdu]
+        assert m.state()["storage"] == []
+        m.slot(3)
+        at.wait_line(r'^\+CMTI: "SM",1$')
+        state = m.state()
+        assert [s["pdu"] for s in state["storage"]] == [pdu]
+        assert state["network_queue"]["3"] == []
+
+
+def test_the_network_drops_what_a_sim_out_of_its_slot_did_not_take_within_the_validity_period(
+        tmp_path: Path) -> None:
+    with bank_port(tmp_path, slots=2, timing=replace(FAST, sms_validity_s=0.2)) as (bank, _at):
+        m = bank.ports[0]
+        m.sms(SENDER, "never picked up", slot=2)
+        assert m.wait_until(lambda mm: mm.state()["network_expired"] == {"2": 1}, 5)
+        assert m.state()["network_queue"]["2"] == []
+        m.slot(2)
+        assert m.wait_until(lambda mm: mm.state()["active_slot"] == 2 and mm.state()["sim_present"], 5)
+        assert m.state()["storage"] == []
+
+
+def test_a_denied_sim_never_registers_in_its_slot(tmp_path: Path) -> None:
+    with bank_port(tmp_path, slots=2) as (bank, at):
+        m = bank.ports[0]
+        ok(at.cmd("AT+CREG=1"))
+        m.fault("denied", "2")
+        m.slot(2)
+        at.wait_line(r"^\+CREG: 3$")
+        assert ok(at.cmd("AT+CREG?")) == ["+CREG: 1,3"]
+        m.sms(SENDER, "held: the SIM is not registered")
+        assert m.state()["storage"] == []
+        m.slot(1)
+        at.wait_line(r"^\+CREG: 1$")
+        m.fault("clear")
+        m.slot(2)
+        assert m.wait_until(lambda mm: mm.state()["active_slot"] == 2 and mm.state()["registration"] == 1
+                            and len(mm.state()["storage"]) == 1, 5)
