@@ -54,6 +54,7 @@ CUSTOMERS = 8
 TEXT = "Код подтверждения: 4821. Никому не сообщайте его."
 DONE_TIMEOUT_S = 600.0
 SMPP_PASSWORD = "bench123"
+LOG_ARGS: list[str] = []  # e.g. ["-v", "--log-format", "json"] to see where the end-to-end time goes
 
 
 def cli(db: str, *args: str) -> str:
@@ -259,7 +260,7 @@ def run_end_to_end(root: Path, n: int) -> dict[str, Any]:
                        SIMHOST_HTTP_LISTEN=f"127.0.0.1:{free_port()}")
             watch = StatusWatch(broker.url, prefix)
             with (root / "run.log").open("ab") as log:
-                proc = subprocess.Popen([str(VENV_BIN / "simhost"), "run", "--gateway-processes", "1"], env=env,
+                proc = subprocess.Popen([str(VENV_BIN / "simhost"), *LOG_ARGS, "run", "--gateway-processes", "1"], env=env,
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             if not watch.wait_ready(["port01"], 60):
                 raise RuntimeError("the port never became ready:\n" + (root / "run.log").read_text()[-2000:])
