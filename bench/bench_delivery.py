@@ -260,8 +260,8 @@ def run_end_to_end(root: Path, n: int) -> dict[str, Any]:
                        SIMHOST_HTTP_LISTEN=f"127.0.0.1:{free_port()}")
             watch = StatusWatch(broker.url, prefix)
             with (root / "run.log").open("ab") as log:
-                proc = subprocess.Popen([str(VENV_BIN / "simhost"), *LOG_ARGS, "run", "--gateway-processes", "1"], env=env,
-                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                proc = subprocess.Popen([str(VENV_BIN / "simhost"), *LOG_ARGS, "run", "--gateway-processes", "1"],
+                                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             if not watch.wait_ready(["port01"], 60):
                 raise RuntimeError("the port never became ready:\n" + (root / "run.log").read_text()[-2000:])
             latencies: list[float] = []
