@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from simhost.config import Settings, parse_switchers
+from simhost.config import DEFAULT_ROTATION_SWITCHER, Settings, parse_switchers
 from simhost.gateway.worker import DrainRequest, PortState, PortStatus, PortWorker
 from simhost.registry.models import SimSlot
 from simhost.sending.models import QUEUED, SENDING, Send
@@ -83,6 +83,9 @@ def overdue_slots(s: Session, settings: Settings, now: datetime) -> set[int]:
 def switchers_by_bank(settings: Settings, urls: dict[str, str]) -> Callable[[int], SlotSwitcher]:
     """The switcher for each bank, from `rotation.switcher`."""
     default, by_bank = parse_switchers(settings.rotation_switcher)
+    if default == DEFAULT_ROTATION_SWITCHER and not by_bank:
+        log.warning("SIM rotation is on (rotation.online_min %g) but no slot switcher is set (rotation.switcher "
+                    "is none): no slot will be switched", settings.rotation_online_min)
     made = {bank: open_switcher(spec, urls) for bank, spec in by_bank.items()}
     fallback = open_switcher(default, urls)
     return lambda bank: made.get(bank, fallback)
