@@ -130,26 +130,25 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True,
               help="More logging: -v a line per message received, routed and delivered and per port state change; "
                    "-vv debugging; -vvv the AT wire trace.")
-@click.option("--log-format", envvar="SIMHOST_LOG_FORMAT", type=click.Choice(LOG_FORMATS), default="text",
-              show_default=True,
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default=None,
               help="text, or json: one JSON object per line (time, level, logger, message and the event's fields) "
-                   "[env SIMHOST_LOG_FORMAT].")
+                   "[env SIMHOST_LOG_FORMAT, log.format in the config file; default text].")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, db_url: str | None, mqtt_url: str | None,
          mqtt_password_file: str | None, topic_prefix: str | None, region: str | None, verbose: int,
-         log_format: str) -> None:
+         log_format: str | None) -> None:
     """simhost: receive every SMS and call of a GSM SIM bank and route it to its owner over MQTT."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose)
     if level is None:
         from simhost_drivers.at.trace import TRACE  # the drivers' wire level; loaded only when asked for
 
         level = TRACE
-    setup_logging(level, log_format)
-    # migrations run on every start; their progress lines only matter when debugging
-    logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
     loaded = Settings.load(config_path, flags={
         "db_url": db_url, "mqtt_url": mqtt_url, "mqtt_password_file": mqtt_password_file,
-        "topic_prefix": topic_prefix, "region": region})
+        "topic_prefix": topic_prefix, "region": region, "log_format": log_format})
+    setup_logging(level, loaded.settings.log_format)
+    # migrations run on every start; their progress lines only matter when debugging
+    logging.getLogger("alembic").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
     for warning in loaded.warnings:
         click.echo(warning, err=True)
     ctx.obj = Context(loaded.settings, loaded)

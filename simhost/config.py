@@ -31,6 +31,9 @@ DEFAULT_MAIL_FROM = "simhost@localhost"
 DEFAULT_SMPP_LISTEN = "0.0.0.0:2775"
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 DEFAULT_ROUTER_GROUP = "routers"
+DEFAULT_DYNSEC_ADMIN = "admin"
+DEFAULT_LOG_FORMAT = "text"
+LOG_FORMAT_NAMES = ("text", "json")
 DEFAULT_API_RATE_PER_S = 20
 DEFAULT_API_BURST = 40
 DEFAULT_POWER_CYCLE = "off"
@@ -268,6 +271,16 @@ POWER_CYCLE = Kind("a string", "give off, sysfs, command:TEMPLATE, or PORTS=MODE
                    _power_cycle)
 SECONDS = Kind("a number of seconds", f"give 0 to {SECONDS_MAX} seconds", float, _seconds)
 FLAG = Kind("true or false", "give 1 (yes) or 0 (no)", _yes_no, _bool)
+
+
+def _log_format(value: object) -> str:
+    text = _text(value)
+    if text not in LOG_FORMAT_NAMES:
+        raise ValueError
+    return text
+
+
+LOG_FORMAT = Kind("a string", f"give one of {', '.join(LOG_FORMAT_NAMES)}", str, _log_format)
 SWITCHERS = Kind("a string or a table", "give none, hwsim, hwsim:PATH or command:TEMPLATE (a command line with "
                  "{port} {slot} {url}), or a table of them by bank number with default for the others",
                  _switcher_text, _switchers)
@@ -314,6 +327,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mqtt_password_file", "SIMHOST_MQTT_PASSWORD_FILE", "mqtt.password_file", TEXT, "--mqtt-password-file"),
     Setting("mqtt_password", "SIMHOST_MQTT_PASSWORD", "mqtt.password", TEXT, None, _hide_all),
     Setting("topic_prefix", "SIMHOST_TOPIC_PREFIX", "mqtt.topic_prefix", TEXT, "--topic-prefix"),
+    Setting("mqtt_dynsec", "SIMHOST_MQTT_DYNSEC", "mqtt.dynsec", FLAG),
+    Setting("dynsec_admin", "SIMHOST_DYNSEC_ADMIN", "mqtt.dynsec_admin", TEXT),
+    Setting("dynsec_admin_password_file", "SIMHOST_DYNSEC_ADMIN_PASSWORD_FILE", "mqtt.dynsec_admin_password_file",
+            TEXT),
+    Setting("log_format", "SIMHOST_LOG_FORMAT", "log.format", LOG_FORMAT, "--log-format"),
     Setting("region", "SIMHOST_REGION", "region", TEXT, "--region"),
     Setting("gateway_processes", "SIMHOST_GATEWAY_PROCESSES", "gateway.processes", PROCESSES),
     Setting("router_group", "SIMHOST_ROUTER_GROUP", "router.group", TEXT, None, _hide_all),
@@ -362,6 +380,12 @@ class Settings:
     # it replaces a password in mqtt_url
     mqtt_password: str | None = field(default=None, repr=False)
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
+    # the broker's dynamic-security plugin: `simhost owner add|password|enable|disable` update it at once when on;
+    # its admin, and the file holding the admin's password (`simhost mqtt sync` reads them too)
+    mqtt_dynsec: bool = False
+    dynsec_admin: str = DEFAULT_DYNSEC_ADMIN
+    dynsec_admin_password_file: str | None = None
+    log_format: str = DEFAULT_LOG_FORMAT  # text, or json: one object per line
     region: str = DEFAULT_REGION
     gateway_processes: Processes = AUTO  # auto: one per 32 ports, no more than the cores
     # routers in one shared-subscription group split the inbound messages; behind `simhost mqtt acl`, a secret

@@ -17,7 +17,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from simhost.commands.common import Context
-from simhost.config import ConfigError, read_password_file
+from simhost.config import DEFAULT_DYNSEC_ADMIN, ConfigError, read_password_file
 from simhost.security.acl import (
     DEFAULT_SERVICES,
     ROUTER,
@@ -33,10 +33,8 @@ from simhost.security.dynsec_api import DynsecLink, failures
 CUSTOMER_COLUMNS = ("login", "enabled", "mqtt_password_hash")
 DEFAULT_BROKER_USER = "mosquitto"
 DEFAULT_SERVICES_DIR = Path("/etc/mosquitto/simhost")
-DYNSEC_ENV = "SIMHOST_MQTT_DYNSEC"  # "1": `simhost owner add|password|enable|disable` update the plugin at once
 ADMIN_USER_ENV = "SIMHOST_DYNSEC_ADMIN"
 ADMIN_PASSWORD_FILE_ENV = "SIMHOST_DYNSEC_ADMIN_PASSWORD_FILE"
-DEFAULT_ADMIN = "admin"
 
 
 class RegistryNotReady(click.ClickException):
@@ -103,15 +101,14 @@ def push_customer(obj: Context, login: str, password: str | None = None) -> str 
     """With SIMHOST_MQTT_DYNSEC=1, bring customer `login`'s client and role on the broker in step at once, with
     `password` (just made; the registry keeps only its hash, which the plugin cannot take) if given. A warning
     line when that failed (the registry change stands), else None."""
-    if os.environ.get(DYNSEC_ENV, "") in ("", "0"):
+    if not obj.settings.mqtt_dynsec:
         return None
     try:
         with _one_line_errors():
             customers = [c for c in read_customers(obj.sessions()) if c.login == login]
             desired = desired_state(obj.settings.topic_prefix, customers,
                                     new_passwords={login: password} if password else None)
-            with _admin_link(obj, os.environ.get(ADMIN_USER_ENV) or DEFAULT_ADMIN,
-                             os.environ.get(ADMIN_PASSWORD_FILE_ENV)) as link:
+            with _admin_link(obj, obj.settings.dynsec_admin, obj.settings.dynsec_admin_password_file) as link:
                 _apply(link, plan_sync(link.read_state(), desired, only=login))
     except click.ClickException as exc:
         again = f"; then `simhost owner password {login}` again for the broker to take it" if password else ""
@@ -191,10 +188,12 @@ def acl(obj: Context, out_dir: Path, broker_user: str | None, as_json: bool) -> 
 
 
 @mqtt.command("sync")
-@click.option("--admin-user", envvar=ADMIN_USER_ENV, default=DEFAULT_ADMIN, show_default=True, metavar="USER",
-              help=f"The plugin's admin, as `mosquitto_ctrl dynsec init` made it [env {ADMIN_USER_ENV}].")
-@click.option("--admin-password-file", envvar=ADMIN_PASSWORD_FILE_ENV, default=None, metavar="FILE",
-              help=f"A file (mode 0600) holding the admin's password [env {ADMIN_PASSWORD_FILE_ENV}].")
+@click.option("--admin-user", default=None, metavar="USER",
+              help=f"The plugin's admin, as `mosquitto_ctrl dynsec init` made it [env {ADMIN_USER_ENV}, "
+                   f"mqtt.dynsec_admin in the config file; default {DEFAULT_DYNSEC_ADMIN}].")
+@click.option("--admin-password-file", default=None, metavar="FILE",
+              help=f"A file (mode 0600) holding the admin's password [env {ADMIN_PASSWORD_FILE_ENV}, "
+                   "mqtt.dynsec_admin_password_file in the config file].")
 @click.option("--services-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SERVICES_DIR,
               show_default=True, metavar="DIR",
               help="Where services.json keeps the service accounts' passwords and the routers' group (made there "
@@ -202,7 +201,7 @@ def acl(obj: Context, out_dir: Path, broker_user: str | None, as_json: bool) -> 
 @click.option("--dry-run", is_flag=True, help="Only list the changes; change nothing (nor write services.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
 @click.pass_obj
-def sync(obj: Context, admin_user: str, admin_password_file: str | None, services_dir: Path, dry_run: bool,
+def sync(obj: Context, admin_user: str | None, admin_password_file: str | None, services_dir: Path, dry_run: bool,
          as_json: bool) -> None:
     """Bring Mosquitto's dynamic-security plugin in step with the registry, while the broker runs.
 
@@ -234,7 +233,8 @@ def sync(obj: Context, admin_user: str, admin_password_file: str | None, service
         credentials = ServiceCredentials.load_or_create(services_dir, DEFAULT_SERVICES.values(), save=not dry_run)
         desired = desired_state(obj.settings.topic_prefix, customers, router_group=credentials.router_group,
                                 service_passwords=credentials.passwords)
-        with _admin_link(obj, admin_user, admin_password_file) as link:
+        with _admin_link(obj, admin_user or obj.settings.dynsec_admin,
+                         admin_password_file or obj.settings.dynsec_admin_password_file) as link:
             plan = plan_sync(link.read_state(), desired)
             if not dry_run:
                 _apply(link, plan)

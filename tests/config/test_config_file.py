@@ -109,7 +109,7 @@ def test_from_env_reads_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     ('db = "sqlite:///x.db"\n', "unknown key db (did you mean database.url?)"),
     ("send_gap_s = 1\n", "unknown key send_gap_s (did you mean sending.gap_s?)"),
     ("[mqtt]\nkeepalive = 60\n", "unknown key mqtt.keepalive ([mqtt] takes url, password_file, password, "
-                                 "topic_prefix)"),
+                                 "topic_prefix, dynsec, dynsec_admin, dynsec_admin_password_file)"),
     ("[sending]\ngap_s = \"5\"\n", "sending.gap_s must be a number of seconds, not a string"),
     ("[sending]\nmax_parts = 2.5\n", "sending.max_parts must be an integer, not a float"),
     ("[delivery]\nallow_private = 1\n", "delivery.allow_private must be true or false, not an integer"),
