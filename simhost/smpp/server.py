@@ -438,16 +438,18 @@ class _Session:
             if leased and len(in_flight) < self.server.window:
                 continue  # more may be due: look again at once
             self.freed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._freed_or_closed(), self.server.poll_s)
+            await self._freed_or_closed(self.server.poll_s)
 
-    async def _freed_or_closed(self) -> None:
+    async def _freed_or_closed(self, timeout_s: float) -> None:
+        """Until a delivery ends, the session closes, or `timeout_s` passed; the waits are ended before it returns
+        (none is left pending when the loop stops)."""
         waits = [asyncio.ensure_future(self.freed.wait()), asyncio.ensure_future(self.closed.wait())]
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
                 w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def _deliver(self, item: Leased, in_flight: set[int]) -> None:
         assert self.account is not None

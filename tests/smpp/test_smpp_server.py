@@ -58,8 +58,8 @@ def test_a_three_part_ucs2_message_and_a_call_arrive_as_deliver_sm(tmp_path: Pat
             assert text_of([ring]) == "[CALL]"
             assert (ring.source_addr.decode(), ring.source_addr_ton, ring.source_addr_npi) == ("79161234567", 1, 1)
             assert s.wait(srv, lambda: s.delivery(sms).state == s.delivery(call).state == "delivered")
-            assert srv.metrics.registry.get_sample_value(
-                "simhost_delivery_tries_total", {"channel": "smpp", "result": "delivered"}) == 2
+            assert s.wait(srv, lambda: srv.metrics.registry.get_sample_value(
+                "simhost_delivery_tries_total", {"channel": "smpp", "result": "delivered"}) == 2)
         finally:
             c.close()
 
