@@ -247,6 +247,10 @@ class _Session:
         finally:
             keepalive.cancel()
             await self.close("the connection ended")
+            # a close started elsewhere (an unanswered enquire_link) may still be waiting for the session's tasks
+            others = [t for t in self.tasks if t is not asyncio.current_task()]
+            if others:
+                await asyncio.gather(*others, return_exceptions=True)
 
     async def _read_loop(self) -> None:
         while not self.closed.is_set():
