@@ -248,9 +248,7 @@ class _Session:
             keepalive.cancel()
             await self.close("the connection ended")
             # a close started elsewhere (an unanswered enquire_link) may still be waiting for the session's tasks
-            others = [t for t in self.tasks if t is not asyncio.current_task()]
-            if others:
-                await asyncio.gather(*others, return_exceptions=True)
+            await self._own_tasks()
 
     async def _read_loop(self) -> None:
         while not self.closed.is_set():
@@ -305,9 +303,7 @@ class _Session:
         for waiter in self.pending.values():
             if not waiter.done():
                 waiter.set_exception(_ClosedError())
-        others = [t for t in self.tasks if t is not asyncio.current_task()]
-        if others:
-            await asyncio.gather(*others, return_exceptions=True)
+        await self._own_tasks()
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
@@ -328,6 +324,12 @@ class _Session:
                 return
             except _ClosedError:
                 return
+
+    async def _own_tasks(self) -> None:
+        """Until the session's tasks (but the one awaiting) have ended."""
+        others = [t for t in self.tasks if t is not asyncio.current_task()]
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
 
     def spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

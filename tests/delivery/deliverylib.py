@@ -152,9 +152,7 @@ class Site:
             return s.scalars(select(Delivery).where(Delivery.message_id == message_id)).one()
 
     def attempts(self, message_id: str) -> list[DeliveryAttempt]:
-        with self.sessions() as s:
-            return list(s.scalars(select(DeliveryAttempt).join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-                                  .where(Delivery.message_id == message_id).order_by(DeliveryAttempt.id)))
+        return attempts_of(self.sessions, message_id)
 
     def wait_state(self, service: DeliveryService, message_ids: list[str], state: str,
                    timeout_s: float = WAIT_S) -> bool:
@@ -162,6 +160,13 @@ class Site:
         with service.changed:
             return service.changed.wait_for(lambda: all(self.delivery(m).state == state for m in message_ids),
                                             timeout_s)
+
+
+def attempts_of(sessions: sessionmaker[Session], message_id: str) -> list[DeliveryAttempt]:
+    """Every try of `message_id`'s deliveries, in order."""
+    with sessions() as s:
+        return list(s.scalars(select(DeliveryAttempt).join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+                              .where(Delivery.message_id == message_id).order_by(DeliveryAttempt.id)))
 
 
 @contextmanager

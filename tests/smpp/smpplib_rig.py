@@ -23,6 +23,7 @@ from simhost.delivery.models import Delivery, DeliveryAttempt
 from simhost.delivery.queue import enqueue
 from simhost.registry.models import RoutedMessage
 from simhost.smpp.server import SmppServer
+from tests.delivery.deliverylib import attempts_of
 from tests.router.routerlib import VIRTUAL, cli, registry
 
 WAIT_S = 15.0
@@ -150,9 +151,7 @@ class Site:
                                                     Delivery.channel == "smpp")).one()
 
     def attempts(self, message_id: str) -> list[DeliveryAttempt]:
-        with self.sessions() as s:
-            return list(s.scalars(select(DeliveryAttempt).join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-                                  .where(Delivery.message_id == message_id).order_by(DeliveryAttempt.id)))
+        return attempts_of(self.sessions, message_id)
 
     @staticmethod
     def wait(srv: SmppServer, predicate: Callable[[], bool], timeout_s: float = WAIT_S) -> bool:
